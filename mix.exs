@@ -1,0 +1,32 @@
+defmodule Realtime.MixProject do
+  use Mix.Project
+
+  # Cowboy, Ranch, Cowlib, Gun and jsx come from Debian's rabbitmq-server
+  # package (see bin/setup), not from hex; put them on the code path.
+  for ebin <- Path.wildcard(Path.join(__DIR__, "_vendor/*/ebin")) do
+    Code.prepend_path(ebin)
+  end
+
+  def project do
+    [
+      app: :realtime,
+      version: "0.1.0",
+      elixir: "~> 1.14",
+      elixirc_paths: ["elixir_app/lib"],
+      test_paths: ["test"],
+      # The native compiler is defined in this project, so it runs after
+      # :elixir has compiled it.
+      compilers: Mix.compilers() ++ [:native],
+      start_permanent: Mix.env() == :prod,
+      deps: [],
+      aliases: [test: ["compile", "test"]]
+    ]
+  end
+
+  def application do
+    [
+      mod: {Realtime.Application, []},
+      extra_applications: [:logger, :crypto]
+    ]
+  end
+end

@@ -1,0 +1,40 @@
+//! The one cdylib that exposes the pure Rust cores to the BEAM.
+//!
+//! Each submodule is a thin binding: decode arguments, call the core, encode
+//! the result. Conversions and error mapping live here and nowhere else.
+
+mod alloc;
+
+use rustler::{Env, NifMap};
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+pub mod atoms {
+    rustler::atoms! {
+        ok,
+        error,
+        nil,
+    }
+}
+
+#[derive(NifMap)]
+struct Memory {
+    allocated: usize,
+    peak: usize,
+    allocations: usize,
+}
+
+/// Bytes allocated by every NIF of this library, with the peak and the
+/// number of live allocations.
+#[rustler::nif]
+fn memory() -> Memory {
+    let s = alloc::stats();
+    Memory { allocated: s.allocated, peak: s.peak, allocations: s.allocations }
+}
+
+fn load(_env: Env, _info: rustler::Term) -> bool {
+    true
+}
+
+rustler::init!("Elixir.Realtime.Native", load = load);
