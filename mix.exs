@@ -12,7 +12,7 @@ defmodule Realtime.MixProject do
       app: :realtime,
       version: "0.1.0",
       elixir: "~> 1.14",
-      elixirc_paths: ["elixir_app/lib"],
+      elixirc_paths: elixirc_paths(Mix.env()),
       test_paths: ["test"],
       # The native compiler is defined in this project, so it runs after
       # :elixir has compiled it.
@@ -22,6 +22,9 @@ defmodule Realtime.MixProject do
       aliases: [test: ["compile", "test"]]
     ]
   end
+
+  defp elixirc_paths(:test), do: ["elixir_app/lib", "test/support"]
+  defp elixirc_paths(_), do: ["elixir_app/lib"]
 
   def application do
     [

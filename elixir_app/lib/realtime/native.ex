@@ -40,6 +40,32 @@ defmodule Realtime.Native do
   @spec memory() :: %{allocated: non_neg_integer, peak: non_neg_integer, allocations: non_neg_integer}
   def memory, do: not_loaded()
 
+  # Realtime.SortedSet. Normal-scheduler calls return :reschedule when the
+  # set is locked or the input is large; sorted_set_dirty/4 then does the same
+  # operation on a dirty scheduler.
+  @doc false
+  def sorted_set_new(_bucket_size), do: not_loaded()
+  @doc false
+  def sorted_set_from_list(_list, _bucket_size, _sorted?), do: not_loaded()
+  @doc false
+  def sorted_set_size(_set), do: not_loaded()
+  @doc false
+  def sorted_set_add(_set, _term), do: not_loaded()
+  @doc false
+  def sorted_set_remove(_set, _term), do: not_loaded()
+  @doc false
+  def sorted_set_find_index(_set, _term), do: not_loaded()
+  @doc false
+  def sorted_set_at(_set, _index), do: not_loaded()
+  @doc false
+  def sorted_set_slice(_set, _start, _amount), do: not_loaded()
+  @doc false
+  def sorted_set_dirty(_set, _op, _a, _b), do: not_loaded()
+  @doc false
+  def sorted_set_memory(_set), do: not_loaded()
+  @doc false
+  def sorted_set_debug(_set), do: not_loaded()
+
   defp not_loaded do
     reason = :persistent_term.get({__MODULE__, :load_error}, :unknown)
 

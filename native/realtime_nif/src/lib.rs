@@ -4,6 +4,8 @@
 //! the result. Conversions and error mapping live here and nowhere else.
 
 mod alloc;
+mod sorted_set;
+mod value;
 
 use rustler::{Env, NifMap};
 
@@ -15,6 +17,15 @@ pub mod atoms {
         ok,
         error,
         nil,
+        reschedule,
+        unsupported_type,
+        too_deep,
+        not_sorted,
+        add,
+        remove,
+        find_index,
+        at,
+        slice,
     }
 }
 

@@ -85,7 +85,7 @@ impl std::error::Error for DecodeError {}
 
 /// Deepest nesting of tuples, lists and maps that is encoded; deeper terms
 /// are refused rather than risking the scheduler thread's stack.
-pub const MAX_DEPTH: usize = 1000;
+pub const MAX_DEPTH: usize = 100;
 
 const NUM: u8 = 0x10;
 const NUM_EXACT_INT: u8 = 0x10;

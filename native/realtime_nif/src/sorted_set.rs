@@ -1,0 +1,246 @@
+//! `Realtime.SortedSet`: a `sorted_set::SortedSet` behind a mutex in a
+//! resource.
+//!
+//! Entry points on normal schedulers never wait and never do unbounded work:
+//! when the lock is taken or the input is large they return `:reschedule`,
+//! and the Elixir wrapper repeats the call through `sorted_set_dirty/4`,
+//! which waits for the lock on a dirty CPU scheduler.
+
+use crate::atoms;
+use crate::value::{self, Unconvertible, NORMAL_BUDGET};
+use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
+use sorted_set::term::{self, EncodeError};
+use sorted_set::SortedSet;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+pub struct SetResource {
+    set: Mutex<SortedSet>,
+    /// Mirrors `set.len()` so that `size/1` never takes the lock.
+    len: AtomicUsize,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for SetResource {}
+
+impl SetResource {
+    fn new(set: SortedSet) -> ResourceArc<Self> {
+        let len = AtomicUsize::new(set.len());
+        ResourceArc::new(SetResource { set: Mutex::new(set), len })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Normal,
+    Dirty,
+}
+
+impl Mode {
+    fn budget(self) -> usize {
+        match self {
+            Mode::Normal => NORMAL_BUDGET,
+            Mode::Dirty => usize::MAX,
+        }
+    }
+}
+
+/// What an operation gives back when it cannot finish here.
+enum Stop {
+    Reschedule,
+    Error(Atom),
+}
+
+impl From<Unconvertible> for Stop {
+    fn from(e: Unconvertible) -> Self {
+        match e {
+            Unconvertible::OverBudget => Stop::Reschedule,
+            Unconvertible::Unsupported => Stop::Error(atoms::unsupported_type()),
+            Unconvertible::TooDeep => Stop::Error(atoms::too_deep()),
+        }
+    }
+}
+
+impl From<EncodeError> for Stop {
+    fn from(e: EncodeError) -> Self {
+        Stop::Error(match e {
+            EncodeError::TooDeep => atoms::too_deep(),
+            EncodeError::NotFinite | EncodeError::BadBitstring => atoms::unsupported_type(),
+        })
+    }
+}
+
+fn finish<'a>(env: Env<'a>, result: Result<Term<'a>, Stop>) -> Term<'a> {
+    match result {
+        Ok(t) => t,
+        Err(Stop::Reschedule) => atoms::reschedule().encode(env),
+        Err(Stop::Error(reason)) => (atoms::error(), reason).encode(env),
+    }
+}
+
+/// The set, locked. A poisoned lock is taken over: every mutation of the
+/// tree completes before anything that could panic, so the set stays valid.
+fn lock(res: &SetResource, mode: Mode) -> Result<MutexGuard<'_, SortedSet>, Stop> {
+    match mode {
+        Mode::Dirty => Ok(res.set.lock().unwrap_or_else(|e| e.into_inner())),
+        Mode::Normal => match res.set.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(Stop::Reschedule),
+        },
+    }
+}
+
+/// Encodes a term as an item.
+fn item(term: Term, mode: Mode) -> Result<Vec<u8>, Stop> {
+    let mut budget = mode.budget();
+    let v = value::from_term(term, &mut budget)?;
+    Ok(term::encode_to_vec(&v)?)
+}
+
+/// Decodes a stored item into a term.
+fn decode<'a>(env: Env<'a>, item: &[u8]) -> Term<'a> {
+    let v = term::decode(item).expect("items in the set were encoded by this crate");
+    value::to_term(env, &v)
+}
+
+/// Encodes a term to look it up; a term that cannot be a member is `None`.
+fn lookup_key(term: Term, mode: Mode) -> Result<Option<Vec<u8>>, Stop> {
+    match item(term, mode) {
+        Ok(i) => Ok(Some(i)),
+        Err(Stop::Error(_)) => Ok(None),
+        Err(stop) => Err(stop),
+    }
+}
+
+fn add<'a>(env: Env<'a>, res: &SetResource, term: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
+    let item = item(term, mode)?;
+    let mut set = lock(res, mode)?;
+    let index = set.insert(&item);
+    res.len.store(set.len(), Relaxed);
+    Ok(index.encode(env))
+}
+
+fn remove<'a>(env: Env<'a>, res: &SetResource, term: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
+    let Some(item) = lookup_key(term, mode)? else { return Ok(atoms::nil().encode(env)) };
+    let mut set = lock(res, mode)?;
+    let index = set.remove(term::key(&item));
+    res.len.store(set.len(), Relaxed);
+    Ok(index.encode(env))
+}
+
+fn find_index<'a>(env: Env<'a>, res: &SetResource, term: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
+    let Some(item) = lookup_key(term, mode)? else { return Ok(atoms::nil().encode(env)) };
+    let set = lock(res, mode)?;
+    Ok(set.find_index(term::key(&item)).encode(env))
+}
+
+fn at<'a>(env: Env<'a>, res: &SetResource, index: usize, mode: Mode) -> Result<Term<'a>, Stop> {
+    let set = lock(res, mode)?;
+    match set.get(index) {
+        None => Ok(atoms::error().encode(env)),
+        Some(item) if mode == Mode::Normal && item.len() / 64 > NORMAL_BUDGET => Err(Stop::Reschedule),
+        Some(item) => Ok((atoms::ok(), decode(env, item)).encode(env)),
+    }
+}
+
+fn slice<'a>(env: Env<'a>, res: &SetResource, start: usize, amount: usize, mode: Mode) -> Result<Term<'a>, Stop> {
+    let set = lock(res, mode)?;
+    let mut budget = mode.budget();
+    let mut terms = Vec::with_capacity(amount.min(set.len().saturating_sub(start)));
+    for item in set.iter_from(start).take(amount) {
+        budget = budget.checked_sub(1 + item.len() / 16).ok_or(Stop::Reschedule)?;
+        terms.push(decode(env, item));
+    }
+    drop(set);
+    Ok(terms.encode(env))
+}
+
+#[rustler::nif]
+fn sorted_set_new(bucket_size: i64) -> NifResult<ResourceArc<SetResource>> {
+    if bucket_size <= 0 {
+        return Err(rustler::Error::BadArg);
+    }
+    Ok(SetResource::new(SortedSet::new(bucket_size as usize)))
+}
+
+/// Builds a set from a list; with `sorted`, the list must already be
+/// strictly ascending and unique.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn sorted_set_from_list<'a>(env: Env<'a>, list: Vec<Term<'a>>, bucket_size: i64, sorted: bool) -> NifResult<Term<'a>> {
+    if bucket_size <= 0 {
+        return Err(rustler::Error::BadArg);
+    }
+    let items: Result<Vec<Vec<u8>>, Stop> = list.into_iter().map(|t| item(t, Mode::Dirty)).collect();
+    let result = items.and_then(|items| {
+        let set = if sorted {
+            SortedSet::from_sorted(items, bucket_size as usize).map_err(|_| Stop::Error(atoms::not_sorted()))?
+        } else {
+            SortedSet::from_items(items, bucket_size as usize)
+        };
+        Ok(SetResource::new(set).encode(env))
+    });
+    Ok(finish(env, result))
+}
+
+#[rustler::nif]
+fn sorted_set_size(set: ResourceArc<SetResource>) -> usize {
+    set.len.load(Relaxed)
+}
+
+#[rustler::nif]
+fn sorted_set_add<'a>(env: Env<'a>, set: ResourceArc<SetResource>, term: Term<'a>) -> Term<'a> {
+    finish(env, add(env, &set, term, Mode::Normal))
+}
+
+#[rustler::nif]
+fn sorted_set_remove<'a>(env: Env<'a>, set: ResourceArc<SetResource>, term: Term<'a>) -> Term<'a> {
+    finish(env, remove(env, &set, term, Mode::Normal))
+}
+
+#[rustler::nif]
+fn sorted_set_find_index<'a>(env: Env<'a>, set: ResourceArc<SetResource>, term: Term<'a>) -> Term<'a> {
+    finish(env, find_index(env, &set, term, Mode::Normal))
+}
+
+#[rustler::nif]
+fn sorted_set_at(env: Env, set: ResourceArc<SetResource>, index: usize) -> Term {
+    finish(env, at(env, &set, index, Mode::Normal))
+}
+
+#[rustler::nif]
+fn sorted_set_slice(env: Env, set: ResourceArc<SetResource>, start: usize, amount: usize) -> Term {
+    finish(env, slice(env, &set, start, amount, Mode::Normal))
+}
+
+/// Runs operation `op` on a dirty scheduler, waiting for the lock.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn sorted_set_dirty<'a>(env: Env<'a>, set: ResourceArc<SetResource>, op: Atom, a: Term<'a>, b: Term<'a>) -> NifResult<Term<'a>> {
+    let m = Mode::Dirty;
+    let result = if op == atoms::add() {
+        add(env, &set, a, m)
+    } else if op == atoms::remove() {
+        remove(env, &set, a, m)
+    } else if op == atoms::find_index() {
+        find_index(env, &set, a, m)
+    } else if op == atoms::at() {
+        at(env, &set, a.decode()?, m)
+    } else if op == atoms::slice() {
+        slice(env, &set, a.decode()?, b.decode()?, m)
+    } else {
+        return Err(rustler::Error::BadArg);
+    };
+    Ok(finish(env, result))
+}
+
+/// Bytes held by the set's own structures.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn sorted_set_memory(set: ResourceArc<SetResource>) -> usize {
+    set.set.lock().unwrap_or_else(|e| e.into_inner()).memory()
+}
+
+/// A description of the set's internal shape.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn sorted_set_debug(set: ResourceArc<SetResource>) -> String {
+    set.set.lock().unwrap_or_else(|e| e.into_inner()).debug()
+}
