@@ -91,11 +91,20 @@ fn lock(res: &SetResource, mode: Mode) -> Result<MutexGuard<'_, SortedSet>, Stop
     }
 }
 
-/// Encodes a term as an item.
-fn item(term: Term, mode: Mode) -> Result<Vec<u8>, Stop> {
+thread_local! {
+    /// Reused for the item of each call, so that lookups allocate nothing.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encodes a term as an item and passes it to `f`.
+fn with_item<R>(term: Term, mode: Mode, f: impl FnOnce(&[u8]) -> Result<R, Stop>) -> Result<R, Stop> {
     let mut budget = mode.budget();
     let v = value::from_term(term, &mut budget)?;
-    Ok(term::encode_to_vec(&v)?)
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        term::encode(&v, buf)?;
+        f(buf)
+    })
 }
 
 /// Decodes a stored item into a term.
@@ -104,35 +113,34 @@ fn decode<'a>(env: Env<'a>, item: &[u8]) -> Term<'a> {
     value::to_term(env, &v)
 }
 
-/// Encodes a term to look it up; a term that cannot be a member is `None`.
-fn lookup_key(term: Term, mode: Mode) -> Result<Option<Vec<u8>>, Stop> {
-    match item(term, mode) {
-        Ok(i) => Ok(Some(i)),
-        Err(Stop::Error(_)) => Ok(None),
-        Err(stop) => Err(stop),
+/// Looks a term up by its key; a term that cannot be a member is absent.
+fn with_key<'a>(env: Env<'a>, term: Term, mode: Mode, f: impl FnOnce(&[u8]) -> Result<Term<'a>, Stop>) -> Result<Term<'a>, Stop> {
+    match with_item(term, mode, |item| f(term::key(item))) {
+        Err(Stop::Error(_)) => Ok(atoms::nil().encode(env)),
+        other => other,
     }
 }
 
 fn add<'a>(env: Env<'a>, res: &SetResource, term: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
-    let item = item(term, mode)?;
-    let mut set = lock(res, mode)?;
-    let index = set.insert(&item);
-    res.len.store(set.len(), Relaxed);
-    Ok(index.encode(env))
+    with_item(term, mode, |item| {
+        let mut set = lock(res, mode)?;
+        let index = set.insert(item);
+        res.len.store(set.len(), Relaxed);
+        Ok(index.encode(env))
+    })
 }
 
 fn remove<'a>(env: Env<'a>, res: &SetResource, term: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
-    let Some(item) = lookup_key(term, mode)? else { return Ok(atoms::nil().encode(env)) };
-    let mut set = lock(res, mode)?;
-    let index = set.remove(term::key(&item));
-    res.len.store(set.len(), Relaxed);
-    Ok(index.encode(env))
+    with_key(env, term, mode, |key| {
+        let mut set = lock(res, mode)?;
+        let index = set.remove(key);
+        res.len.store(set.len(), Relaxed);
+        Ok(index.encode(env))
+    })
 }
 
 fn find_index<'a>(env: Env<'a>, res: &SetResource, term: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
-    let Some(item) = lookup_key(term, mode)? else { return Ok(atoms::nil().encode(env)) };
-    let set = lock(res, mode)?;
-    Ok(set.find_index(term::key(&item)).encode(env))
+    with_key(env, term, mode, |key| Ok(lock(res, mode)?.find_index(key).encode(env)))
 }
 
 fn at<'a>(env: Env<'a>, res: &SetResource, index: usize, mode: Mode) -> Result<Term<'a>, Stop> {
@@ -171,12 +179,25 @@ fn sorted_set_from_list<'a>(env: Env<'a>, list: Vec<Term<'a>>, bucket_size: i64,
     if bucket_size <= 0 {
         return Err(rustler::Error::BadArg);
     }
-    let items: Result<Vec<Vec<u8>>, Stop> = list.into_iter().map(|t| item(t, Mode::Dirty)).collect();
-    let result = items.and_then(|items| {
+    // One arena for all items: a million small allocations would dominate.
+    let mut arena = Vec::new();
+    let mut ends = Vec::with_capacity(list.len());
+    let encoded: Result<(), Stop> = list.into_iter().try_for_each(|t| {
+        let mut budget = usize::MAX;
+        term::encode(&value::from_term(t, &mut budget)?, &mut arena)?;
+        ends.push(arena.len());
+        Ok(())
+    });
+    let result = encoded.and_then(|()| {
+        let items: Vec<&[u8]> = ends.iter().scan(0, |start, &end| {
+            let item = &arena[*start..end];
+            *start = end;
+            Some(item)
+        }).collect();
         let set = if sorted {
-            SortedSet::from_sorted(items, bucket_size as usize).map_err(|_| Stop::Error(atoms::not_sorted()))?
+            SortedSet::from_sorted(&items, bucket_size as usize).map_err(|_| Stop::Error(atoms::not_sorted()))?
         } else {
-            SortedSet::from_items(items, bucket_size as usize)
+            SortedSet::from_items(&items, bucket_size as usize)
         };
         Ok(SetResource::new(set).encode(env))
     });

@@ -1,7 +1,7 @@
 //! Conversions between BEAM terms and `sorted_set::Value`.
 
 use rustler::types::tuple::{get_tuple, make_tuple};
-use rustler::{Atom, Binary, Env, MapIterator, OwnedBinary, Term, TermType};
+use rustler::{Atom, Binary, Env, MapIterator, NewBinary, Term, TermType};
 use sorted_set::term::MAX_DEPTH;
 use sorted_set::Value;
 use std::borrow::Cow;
@@ -145,9 +145,10 @@ pub fn to_term<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
             from_etf(env, &etf)
         }
         Value::Bitstring { bytes, trailing_bits: 0 } => {
-            let mut bin = OwnedBinary::new(bytes.len());
+            // Small binaries become heap binaries, larger ones refc binaries.
+            let mut bin = NewBinary::new(env, bytes.len());
             bin.as_mut_slice().copy_from_slice(bytes);
-            bin.release(env).to_term(env)
+            Binary::from(bin).to_term(env)
         }
         Value::Bitstring { bytes, trailing_bits } => {
             let mut etf = vec![131, 77];

@@ -108,14 +108,26 @@ const EXP_LONG: u8 = 0xF0;
 
 /// Encodes `value` as an item and appends it to `out`.
 pub fn encode(value: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let mut w = Writer { key: Vec::with_capacity(16), hint: Vec::new(), numbers: 0, exact: false };
-    w.value(value, 0)?;
+    let start = out.len();
+    // Most terms hold no float: write an empty hint and the key in place,
+    // and splice a hint in only when there is one.
+    out.push(0);
+    let mut w = Writer { key: std::mem::take(out), hint: Vec::new(), numbers: 0, exact: false };
+    let result = w.value(value, 0);
+    *out = w.key;
+    if let Err(e) = result {
+        out.truncate(start);
+        return Err(e);
+    }
     while w.hint.last() == Some(&0) {
         w.hint.pop();
     }
-    write_leb(out, w.hint.len() as u64);
-    out.extend_from_slice(&w.hint);
-    out.extend_from_slice(&w.key);
+    if !w.hint.is_empty() {
+        let mut prefix = Vec::with_capacity(w.hint.len() + 2);
+        write_leb(&mut prefix, w.hint.len() as u64);
+        prefix.extend_from_slice(&w.hint);
+        out.splice(start..start + 1, prefix);
+    }
     Ok(())
 }
 
@@ -133,8 +145,9 @@ pub fn key(item: &[u8]) -> &[u8] {
     item.get(n + hint_len as usize..).unwrap_or(&[])
 }
 
-/// Decodes an item produced by [`encode`].
-pub fn decode(item: &[u8]) -> Result<Value<'static>, DecodeError> {
+/// Decodes an item produced by [`encode`], borrowing atoms and binaries
+/// from it where their bytes needed no escaping.
+pub fn decode(item: &[u8]) -> Result<Value<'_>, DecodeError> {
     let (hint_len, n) = read_leb(item).ok_or(DecodeError)?;
     let hint_end = n.checked_add(hint_len as usize).ok_or(DecodeError)?;
     let hint = item.get(n..hint_end).ok_or(DecodeError)?;
@@ -399,7 +412,7 @@ struct Reader<'b> {
     exact: bool,
 }
 
-impl Reader<'_> {
+impl<'b> Reader<'b> {
     fn byte(&mut self) -> Result<u8, DecodeError> {
         let b = *self.buf.get(self.pos).ok_or(DecodeError)?;
         self.pos += 1;
@@ -410,7 +423,7 @@ impl Reader<'_> {
         self.buf.get(self.pos).copied().ok_or(DecodeError)
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value<'static>, DecodeError> {
+    fn value(&mut self, depth: usize) -> Result<Value<'b>, DecodeError> {
         if depth > MAX_DEPTH {
             return Err(DecodeError);
         }
@@ -436,13 +449,16 @@ impl Reader<'_> {
                 if trailing != 0 {
                     return Err(DecodeError);
                 }
-                let s = String::from_utf8(bytes).map_err(|_| DecodeError)?;
-                Ok(Value::Atom(Cow::Owned(s)))
+                let s = match bytes {
+                    Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).map_err(|_| DecodeError)?),
+                    Cow::Owned(v) => Cow::Owned(String::from_utf8(v).map_err(|_| DecodeError)?),
+                };
+                Ok(Value::Atom(s))
             }
             BITS => {
                 self.pos += 1;
                 let (bytes, trailing_bits) = self.escaped()?;
-                Ok(Value::Bitstring { bytes: Cow::Owned(bytes), trailing_bits })
+                Ok(Value::Bitstring { bytes, trailing_bits })
             }
             TUPLE => {
                 self.pos += 1;
@@ -494,7 +510,23 @@ impl Reader<'_> {
         }
     }
 
-    fn escaped(&mut self) -> Result<(Vec<u8>, u8), DecodeError> {
+    /// Bytes up to the `00 T` terminator, unescaped; borrowed when no `00`
+    /// byte was escaped.
+    fn escaped(&mut self) -> Result<(Cow<'b, [u8]>, u8), DecodeError> {
+        let start = self.pos;
+        let rest = &self.buf[start..];
+        let zero = rest.iter().position(|&b| b == 0).ok_or(DecodeError)?;
+        match rest.get(zero + 1) {
+            Some(&8) => {
+                self.pos = start + zero + 2;
+                return Ok((Cow::Borrowed(&rest[..zero]), 0));
+            }
+            Some(&t @ 1..=7) if zero > 0 => {
+                self.pos = start + zero + 2;
+                return Ok((Cow::Borrowed(&rest[..zero]), t));
+            }
+            _ => {}
+        }
         let mut out = Vec::new();
         loop {
             let b = self.byte()?;
@@ -504,14 +536,14 @@ impl Reader<'_> {
             }
             match self.byte()? {
                 0xFF => out.push(0),
-                8 => return Ok((out, 0)),
-                t @ 1..=7 if !out.is_empty() => return Ok((out, t)),
+                8 => return Ok((Cow::Owned(out), 0)),
+                t @ 1..=7 if !out.is_empty() => return Ok((Cow::Owned(out), t)),
                 _ => return Err(DecodeError),
             }
         }
     }
 
-    fn number(&mut self, is_float: bool) -> Result<Value<'static>, DecodeError> {
+    fn number(&mut self, is_float: bool) -> Result<Value<'b>, DecodeError> {
         let negative = match self.byte()? {
             SIGN_ZERO => return Ok(if is_float { Value::Float(0.0) } else { Value::Int(0) }),
             SIGN_POS => false,
@@ -530,36 +562,51 @@ impl Reader<'_> {
             u64::from(first) << 8 | u64::from(flip(self.byte()?))
         };
         let e = biased as i64 - EXP_BIAS;
-        let mut frac_bits: Vec<u8> = Vec::new();
+        // Fraction bits, left-aligned; up to 63 fit in `fast` (nine groups),
+        // which covers every float and every i64. Longer ones are bignums.
+        let mut fast = 0u64;
+        let mut groups = 0usize;
+        let mut long_bits: Vec<u8> = Vec::new();
         loop {
             let b = flip(self.byte()?);
             let group = b >> 1;
-            for j in (0..7).rev() {
-                frac_bits.push(group >> j & 1);
+            if groups < 9 {
+                fast |= u64::from(group) << (57 - 7 * groups);
+            } else {
+                if long_bits.is_empty() {
+                    long_bits.extend((0..63).map(|i| (fast >> (63 - i) & 1) as u8));
+                }
+                long_bits.extend((0..7).rev().map(|j| group >> j & 1));
             }
+            groups += 1;
             if b & 1 == 0 {
                 break;
             }
         }
-        while frac_bits.last() == Some(&0) {
-            frac_bits.pop();
+        if long_bits.is_empty() {
+            let frac_len = 64 - fast.trailing_zeros().min(64) as usize;
+            return if is_float {
+                float_from_parts(negative, e, fast, frac_len).map(Value::Float)
+            } else {
+                int_from_parts(negative, e, fast, frac_len)
+            };
+        }
+        while long_bits.last() == Some(&0) {
+            long_bits.pop();
         }
         if is_float {
-            float_from_parts(negative, e, &frac_bits).map(Value::Float)
-        } else {
-            int_from_parts(negative, e, &frac_bits)
+            return Err(DecodeError);
         }
+        big_int_from_bits(negative, e, &long_bits)
     }
 }
 
-fn float_from_parts(negative: bool, e: i64, frac: &[u8]) -> Result<f64, DecodeError> {
-    if frac.len() > 52 || !(-1074..=1023).contains(&e) {
+/// `frac` holds `frac_len` fraction bits, left-aligned.
+fn float_from_parts(negative: bool, e: i64, frac: u64, frac_len: usize) -> Result<f64, DecodeError> {
+    if frac_len > 52 || !(-1074..=1023).contains(&e) {
         return Err(DecodeError);
     }
-    let mut f = 0u64;
-    for (i, &b) in frac.iter().enumerate() {
-        f |= u64::from(b) << (51 - i);
-    }
+    let f = frac >> 12;
     let sig = 1u64 << 52 | f;
     let bits = if e >= -1022 {
         ((e + 1023) as u64) << 52 | f
@@ -574,24 +621,31 @@ fn float_from_parts(negative: bool, e: i64, frac: &[u8]) -> Result<f64, DecodeEr
     Ok(if negative { -v } else { v })
 }
 
-fn int_from_parts(negative: bool, e: i64, frac: &[u8]) -> Result<Value<'static>, DecodeError> {
+/// `frac` holds `frac_len` fraction bits, left-aligned.
+fn int_from_parts(negative: bool, e: i64, frac: u64, frac_len: usize) -> Result<Value<'static>, DecodeError> {
+    if e < 0 || frac_len as i64 > e {
+        return Err(DecodeError);
+    }
+    if e >= 64 {
+        let bits: Vec<u8> = (0..frac_len).map(|i| (frac >> (63 - i) & 1) as u8).collect();
+        return big_int_from_bits(negative, e, &bits);
+    }
+    let m = 1u64 << e | if e == 0 { 0 } else { frac >> (64 - e) };
+    if !negative && m <= i64::MAX as u64 {
+        return Ok(Value::Int(m as i64));
+    }
+    if negative && m <= 1 << 63 {
+        return Ok(Value::Int((m as i64).wrapping_neg()));
+    }
+    Ok(Value::BigInt { negative, magnitude: Cow::Owned(m.to_be_bytes().to_vec()) })
+}
+
+/// An integer of `e + 1` bits: a one, then `frac` (one bit per byte).
+fn big_int_from_bits(negative: bool, e: i64, frac: &[u8]) -> Result<Value<'static>, DecodeError> {
     if e < 0 || frac.len() as i64 > e {
         return Err(DecodeError);
     }
     let bits = e as usize + 1;
-    if bits <= 64 {
-        let mut m = 1u64 << e;
-        for (i, &b) in frac.iter().enumerate() {
-            m |= u64::from(b) << (e as usize - 1 - i);
-        }
-        if !negative && m <= i64::MAX as u64 {
-            return Ok(Value::Int(m as i64));
-        }
-        if negative && m <= 1 << 63 {
-            return Ok(Value::Int((m as i64).wrapping_neg()));
-        }
-        return Ok(Value::BigInt { negative, magnitude: Cow::Owned(m.to_be_bytes().to_vec()) });
-    }
     let len = bits.div_ceil(8);
     let mut mag = vec![0u8; len];
     let pad = len * 8 - bits;

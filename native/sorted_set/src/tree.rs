@@ -69,15 +69,17 @@ impl SortedSet {
 
     /// Builds a set from items in any order; of items with equal keys the
     /// first one wins.
-    pub fn from_items(mut items: Vec<Vec<u8>>, bucket_size: usize) -> Self {
-        items.sort_by(|a, b| key(a).cmp(key(b)));
-        items.dedup_by(|later, earlier| key(later) == key(earlier));
-        Self::from_sorted(items, bucket_size).expect("sorted and deduplicated above")
+    pub fn from_items<T: AsRef<[u8]>>(items: &[T], bucket_size: usize) -> Self {
+        let mut order: Vec<(&[u8], usize)> = items.iter().enumerate().map(|(i, t)| (key(t.as_ref()), i)).collect();
+        order.sort_unstable();
+        order.dedup_by(|later, earlier| later.0 == earlier.0);
+        let sorted: Vec<&[u8]> = order.into_iter().map(|(_, i)| items[i].as_ref()).collect();
+        Self::from_sorted(&sorted, bucket_size).expect("sorted and deduplicated above")
     }
 
     /// Builds a set from items already strictly increasing by key, in O(n).
-    pub fn from_sorted(items: Vec<Vec<u8>>, bucket_size: usize) -> Result<Self, NotSorted> {
-        if items.windows(2).any(|w| key(&w[0]) >= key(&w[1])) {
+    pub fn from_sorted<T: AsRef<[u8]>>(items: &[T], bucket_size: usize) -> Result<Self, NotSorted> {
+        if items.windows(2).any(|w| key(w[0].as_ref()) >= key(w[1].as_ref())) {
             return Err(NotSorted);
         }
         let mut set = Self::new(bucket_size);
@@ -85,7 +87,7 @@ impl SortedSet {
         let mut level: Vec<(Node, usize, Box<[u8]>)> = Vec::new();
         let mut leaf = Leaf::default();
         let fill = set.leaf_cap * 3 / 4;
-        for item in &items {
+        for item in items.iter().map(AsRef::as_ref) {
             if leaf.len() >= fill || (leaf.len() > 0 && leaf.data.len() + item.len() > LEAF_MAX_BYTES) {
                 let full = std::mem::take(&mut leaf);
                 level.push(leaf_entry(full));

@@ -86,7 +86,7 @@ fn random_operations_match_a_model() {
 #[test]
 fn bulk_builds_agree_with_inserts() {
     let items: Vec<Vec<u8>> = (0..100_000).map(|i| item(i * 3)).collect();
-    let set = SortedSet::from_sorted(items.clone(), 500).unwrap();
+    let set = SortedSet::from_sorted(&items, 500).unwrap();
     assert_eq!(set.len(), 100_000);
     assert_eq!(set.find_index(&k(300)), Some(100));
     assert_eq!(set.get(99_999).map(|s| s.to_vec()), Some(item(299_997)));
@@ -95,19 +95,19 @@ fn bulk_builds_agree_with_inserts() {
     let mut shuffled = items.clone();
     shuffled.reverse();
     shuffled.extend(items.iter().take(10).cloned());
-    let set2 = SortedSet::from_items(shuffled, 500);
+    let set2 = SortedSet::from_items(&shuffled, 500);
     assert!(set2.iter().eq(set.iter()));
 
     let mut unsorted = items;
     unsorted.swap(5, 6);
-    assert_eq!(SortedSet::from_sorted(unsorted, 500).err(), Some(NotSorted));
-    assert_eq!(SortedSet::from_sorted(vec![item(1), item(1)], 500).err(), Some(NotSorted));
-    assert!(SortedSet::from_sorted(vec![], 500).unwrap().is_empty());
+    assert_eq!(SortedSet::from_sorted(&unsorted, 500).err(), Some(NotSorted));
+    assert_eq!(SortedSet::from_sorted(&[item(1), item(1)], 500).err(), Some(NotSorted));
+    assert!(SortedSet::from_sorted::<Vec<u8>>(&[], 500).unwrap().is_empty());
 }
 
 #[test]
 fn small_integers_cost_under_sixteen_bytes_each() {
-    let set = SortedSet::from_items((0..1_000_000).map(item).collect(), 500);
+    let set = SortedSet::from_items(&(0..1_000_000).map(item).collect::<Vec<_>>(), 500);
     let per_item = set.memory() as f64 / 1e6;
     assert!(per_item < 16.0, "{per_item} bytes per item; {}", set.debug());
 }
