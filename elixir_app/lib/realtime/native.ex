@@ -66,6 +66,16 @@ defmodule Realtime.Native do
   @doc false
   def sorted_set_debug(_set), do: not_loaded()
 
+  # Realtime.ETF
+  @doc false
+  def etf_encode(_term, _compressed, _string_ext), do: not_loaded()
+  @doc false
+  def etf_encode_dirty(_term, _compressed, _string_ext), do: not_loaded()
+  @doc false
+  def etf_decode(_binary, _limits, _create_atoms, _return_used), do: not_loaded()
+  @doc false
+  def etf_decode_dirty(_binary, _limits, _create_atoms, _return_used), do: not_loaded()
+
   defp not_loaded do
     reason = :persistent_term.get({__MODULE__, :load_error}, :unknown)
 

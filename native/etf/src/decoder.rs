@@ -200,9 +200,10 @@ impl<'a> Decoder<'a> {
         self.done = true;
     }
 
-    /// A container of `n` elements needing `per` bytes at least each.
-    fn count(&mut self, n: usize, per: usize) -> Result<usize, Error> {
-        if n > self.limits.max_length || n.saturating_mul(per) > self.remaining() {
+    /// A container of `n` elements needing `per` bytes at least each, and
+    /// `extra` more terms (a list's tail).
+    fn count(&mut self, n: usize, per: usize, extra: usize) -> Result<usize, Error> {
+        if n > self.limits.max_length || n.saturating_mul(per).saturating_add(extra) > self.remaining() {
             return Err(self.err(ErrorKind::TooLong));
         }
         Ok(n)
@@ -248,11 +249,11 @@ impl<'a> Decoder<'a> {
             }
             SMALL_TUPLE => {
                 let n = self.u8()? as usize;
-                Event::Tuple(self.count(n, 1)?)
+                Event::Tuple(self.count(n, 1, 0)?)
             }
             LARGE_TUPLE => {
                 let n = self.u32()?;
-                Event::Tuple(self.count(n, 1)?)
+                Event::Tuple(self.count(n, 1, 0)?)
             }
             NIL => Event::Nil,
             STRING => {
@@ -261,8 +262,7 @@ impl<'a> Decoder<'a> {
             }
             LIST => {
                 let n = self.u32()?;
-                // n elements and a tail.
-                Event::List(self.count(n.saturating_add(1), 1)? - 1)
+                Event::List(self.count(n, 1, 1)?)
             }
             BINARY => {
                 let n = self.u32()?;
@@ -279,7 +279,7 @@ impl<'a> Decoder<'a> {
             }
             MAP => {
                 let n = self.u32()?;
-                Event::Map(self.count(n, 2)?)
+                Event::Map(self.count(n, 2, 0)?)
             }
             NEW_PID | PID | NEW_PORT | PORT | V4_PORT | REFERENCE | NEW_REFERENCE | NEWER_REFERENCE | NEW_FUN | EXPORT => {
                 self.opaque(tag)?;

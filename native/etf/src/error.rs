@@ -37,6 +37,8 @@ pub enum ErrorKind {
     BadFloat,
     /// An atom whose name is not valid for its tag.
     BadAtom,
+    /// A map with the same key twice.
+    DuplicateKey,
     /// An improper list where the target type needs a proper one, or a value
     /// of the wrong type for the target (serde).
     Message(String),
@@ -65,6 +67,7 @@ impl ErrorKind {
             ErrorKind::NotFinite => "not_finite",
             ErrorKind::BadFloat => "bad_float",
             ErrorKind::BadAtom => "bad_atom",
+            ErrorKind::DuplicateKey => "duplicate_key",
             ErrorKind::Message(_) => "invalid",
         }
     }

@@ -4,6 +4,8 @@
 //! the result. Conversions and error mapping live here and nowhere else.
 
 mod alloc;
+mod etf;
+mod sched;
 mod sorted_set;
 mod value;
 
@@ -26,6 +28,8 @@ pub mod atoms {
         find_index,
         at,
         slice,
+        badarg,
+        not_finite,
     }
 }
 

@@ -7,7 +7,8 @@
 //! which waits for the lock on a dirty CPU scheduler.
 
 use crate::atoms;
-use crate::value::{self, Unconvertible, NORMAL_BUDGET};
+use crate::sched::{finish, Mode, Stop, NORMAL_BUDGET};
+use crate::value::{self, Unconvertible};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use sorted_set::term::{self, EncodeError};
 use sorted_set::SortedSet;
@@ -30,27 +31,6 @@ impl SetResource {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Normal,
-    Dirty,
-}
-
-impl Mode {
-    fn budget(self) -> usize {
-        match self {
-            Mode::Normal => NORMAL_BUDGET,
-            Mode::Dirty => usize::MAX,
-        }
-    }
-}
-
-/// What an operation gives back when it cannot finish here.
-enum Stop {
-    Reschedule,
-    Error(Atom),
-}
-
 impl From<Unconvertible> for Stop {
     fn from(e: Unconvertible) -> Self {
         match e {
@@ -67,14 +47,6 @@ impl From<EncodeError> for Stop {
             EncodeError::TooDeep => atoms::too_deep(),
             EncodeError::NotFinite | EncodeError::BadBitstring => atoms::unsupported_type(),
         })
-    }
-}
-
-fn finish<'a>(env: Env<'a>, result: Result<Term<'a>, Stop>) -> Term<'a> {
-    match result {
-        Ok(t) => t,
-        Err(Stop::Reschedule) => atoms::reschedule().encode(env),
-        Err(Stop::Error(reason)) => (atoms::error(), reason).encode(env),
     }
 }
 

@@ -16,10 +16,6 @@ pub enum Unconvertible {
     OverBudget,
 }
 
-/// Work units a call may spend on a normal scheduler: one per term node and
-/// one per 64 bytes of binary, about 0.2 ms in all.
-pub const NORMAL_BUDGET: usize = 20_000;
-
 /// Converts a term, borrowing binaries, spending from `budget`.
 pub fn from_term<'a>(term: Term<'a>, budget: &mut usize) -> Result<Value<'a>, Unconvertible> {
     convert(term, budget, 0)
