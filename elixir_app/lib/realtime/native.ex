@@ -76,6 +76,16 @@ defmodule Realtime.Native do
   @doc false
   def etf_decode_dirty(_binary, _limits, _create_atoms, _return_used), do: not_loaded()
 
+  # Realtime.JSON
+  @doc false
+  def json_encode(_term, _snowflakes_as_strings), do: not_loaded()
+  @doc false
+  def json_encode_dirty(_term, _snowflakes_as_strings), do: not_loaded()
+  @doc false
+  def json_decode(_binary, _limits), do: not_loaded()
+  @doc false
+  def json_decode_dirty(_binary, _limits), do: not_loaded()
+
   defp not_loaded do
     reason = :persistent_term.get({__MODULE__, :load_error}, :unknown)
 

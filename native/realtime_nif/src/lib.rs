@@ -5,6 +5,7 @@
 
 mod alloc;
 mod etf;
+mod json;
 mod sched;
 mod sorted_set;
 mod value;
@@ -30,6 +31,11 @@ pub mod atoms {
         slice,
         badarg,
         not_finite,
+        invalid_utf8,
+        invalid_key,
+        improper_list,
+        true_ = "true",
+        false_ = "false",
     }
 }
 
