@@ -32,6 +32,14 @@ impl Writer {
         Writer { buf }
     }
 
+    /// A writer that reuses `buf` (cleared first), so that a caller can keep
+    /// one buffer across many encodes. [`Writer::into_vec`] gives it back.
+    pub fn reusing(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        buf.push(VERSION);
+        Writer { buf }
+    }
+
     /// A writer without the version byte, for nested fragments.
     pub fn fragment() -> Self {
         Writer { buf: Vec::new() }

@@ -3,11 +3,12 @@
 //! touches the native stack.
 
 use crate::atoms;
+use crate::raw;
 use crate::sched::{finish, spend, Mode, Stop};
 use etf::{Decoder, Event, Limits, Writer};
 use rustler::sys::{enif_get_atom, ErlNifCharEncoding};
-use rustler::types::tuple::{get_tuple, make_tuple};
-use rustler::{Atom, Binary, Encoder, Env, MapIterator, NewBinary, NifResult, OwnedBinary, Term, TermType};
+use rustler::types::tuple::make_tuple;
+use rustler::{Atom, Binary, Encoder, Env, NewBinary, NifResult, OwnedBinary, Term, TermType};
 use std::borrow::Cow;
 
 /// Encoding options, decoded from the Elixir side's tuple.
@@ -17,6 +18,9 @@ struct EncodeOpts {
     /// Write lists of bytes as STRING_EXT, as term_to_binary does.
     string_ext: bool,
 }
+
+/// OTP stores maps of up to 32 keys sorted by key; larger ones are hashed.
+const FLATMAP_MAX: usize = 32;
 
 enum Work<'a> {
     Term(Term<'a>),
@@ -29,10 +33,20 @@ fn otp_etf(term: Term) -> OwnedBinary {
     term.to_binary()
 }
 
+thread_local! {
+    /// The output buffer of the last encode on this scheduler thread, reused
+    /// so that steady-state encoding does not grow a fresh Vec each time.
+    static OUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Buffers larger than this are not kept for reuse.
+const KEEP_BUFFER: usize = 1 << 20;
+
 fn encode_term(term: Term, opts: &EncodeOpts, mode: Mode) -> Result<Vec<u8>, Stop> {
     let mut budget = mode.budget();
-    let mut w = Writer::with_capacity(256);
-    let mut stack = vec![Work::Term(term)];
+    let mut w = Writer::reusing(OUT.take());
+    let mut stack = Vec::with_capacity(64);
+    stack.push(Work::Term(term));
     while let Some(work) = stack.pop() {
         let t = match work {
             Work::Rest(cell) => {
@@ -64,22 +78,30 @@ fn encode_term(term: Term, opts: &EncodeOpts, mode: Mode) -> Result<Vec<u8>, Sto
                 Err(_) => w.raw(&otp_etf(t)[1..]),
             },
             TermType::Tuple => {
-                let items = get_tuple(t).map_err(|_| Stop::Error(atoms::badarg()))?;
+                let items = raw::tuple_elements(t).ok_or(Stop::Error(atoms::badarg()))?;
                 w.tuple(items.len());
-                stack.extend(items.into_iter().rev().map(Work::Term));
+                stack.extend(items.rev().map(Work::Term));
             }
             TermType::List => list(&mut w, &mut stack, t, opts, &mut budget)?,
             TermType::Map => {
-                let mut pairs: Vec<(Term, Term)> = MapIterator::new(t).ok_or(Stop::Error(atoms::badarg()))?.collect();
-                spend(&mut budget, pairs.len())?;
-                // Maps of up to 32 keys iterate in term order already.
-                if pairs.windows(2).any(|p| p[0].0 > p[1].0) {
+                let n = raw::map_size(t).ok_or(Stop::Error(atoms::badarg()))?;
+                spend(&mut budget, n)?;
+                w.map(n);
+                if n <= FLATMAP_MAX {
+                    // Small maps iterate in key order: push pairs last first.
+                    raw::for_each_pair(t, true, |k, v| {
+                        stack.push(Work::Term(v));
+                        stack.push(Work::Term(k));
+                    });
+                } else {
+                    // Large maps iterate in hash order.
+                    let mut pairs = Vec::with_capacity(n);
+                    raw::for_each_pair(t, false, |k, v| pairs.push((k, v)));
                     pairs.sort_by(|a, b| a.0.cmp(&b.0));
-                }
-                w.map(pairs.len());
-                for (k, v) in pairs.into_iter().rev() {
-                    stack.push(Work::Term(v));
-                    stack.push(Work::Term(k));
+                    for (k, v) in pairs.into_iter().rev() {
+                        stack.push(Work::Term(v));
+                        stack.push(Work::Term(k));
+                    }
                 }
             }
             // Pids, ports, references and funs round-trip exactly in OTP's
@@ -94,6 +116,14 @@ fn encode_term(term: Term, opts: &EncodeOpts, mode: Mode) -> Result<Vec<u8>, Sto
 }
 
 fn atom(w: &mut Writer, t: Term) {
+    // The atoms of JSON-shaped data, without asking the VM for their names.
+    let env = t.get_env();
+    for (known, name) in [(atoms::nil(), "nil"), (atoms::true_(), "true"), (atoms::false_(), "false")] {
+        if t == known.to_term(env) {
+            w.atom(name);
+            return;
+        }
+    }
     let mut buf = [0u8; 256];
     // SAFETY: `buf` is writable for its full length, which we pass; the env
     // and term are live for this call.
@@ -344,10 +374,13 @@ fn encode_opts(compressed: i64, string_ext: bool) -> EncodeOpts {
 }
 
 fn encode_nif<'a>(env: Env<'a>, term: Term<'a>, compressed: i64, string_ext: bool, mode: Mode) -> Term<'a> {
-    let result = encode_term(term, &encode_opts(compressed, string_ext), mode).and_then(|bytes| {
+    let result = encode_term(term, &encode_opts(compressed, string_ext), mode).map(|bytes| {
         let mut out = NewBinary::new(env, bytes.len());
         out.as_mut_slice().copy_from_slice(&bytes);
-        Ok(Binary::from(out).to_term(env))
+        if bytes.capacity() <= KEEP_BUFFER {
+            OUT.set(bytes);
+        }
+        Binary::from(out).to_term(env)
     });
     finish(env, result)
 }

@@ -6,6 +6,7 @@
 mod alloc;
 mod etf;
 mod json;
+mod raw;
 mod sched;
 mod sorted_set;
 mod value;
