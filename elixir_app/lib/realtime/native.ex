@@ -86,6 +86,52 @@ defmodule Realtime.Native do
   @doc false
   def json_decode_dirty(_binary, _limits), do: not_loaded()
 
+  # Realtime.Bitmap
+  @doc false
+  def bitmap_new(), do: not_loaded()
+  @doc false
+  def bitmap_from_list(_slots), do: not_loaded()
+  @doc false
+  def bitmap_from_list_dirty(_slots), do: not_loaded()
+  @doc false
+  def bitmap_put(_b, _slot), do: not_loaded()
+  @doc false
+  def bitmap_delete(_b, _slot), do: not_loaded()
+  @doc false
+  def bitmap_member(_b, _slot), do: not_loaded()
+  @doc false
+  def bitmap_size(_b), do: not_loaded()
+  @doc false
+  def bitmap_to_list(_b), do: not_loaded()
+  @doc false
+  def bitmap_combine(_a, _b, _op, _in_place), do: not_loaded()
+  @doc false
+  def bitmap_combine_dirty(_a, _b, _op, _in_place), do: not_loaded()
+  @doc false
+  def bitmap_intersection_size(_a, _b), do: not_loaded()
+  @doc false
+  def bitmap_copy(_b), do: not_loaded()
+  @doc false
+  def bitmap_to_binary(_b), do: not_loaded()
+  @doc false
+  def bitmap_from_binary(_bin), do: not_loaded()
+  @doc false
+  def bitmap_memory(_b), do: not_loaded()
+  @doc false
+  def bitmap_dirty(_op, _b, _arg), do: not_loaded()
+
+  # Realtime.Fanout
+  @doc false
+  def fanout_new(), do: not_loaded()
+  @doc false
+  def fanout_put(_table, _slot, _pid), do: not_loaded()
+  @doc false
+  def fanout_delete(_table, _slot), do: not_loaded()
+  @doc false
+  def fanout_send(_table, _bitmap, _message, _cursor), do: not_loaded()
+  @doc false
+  def fanout_pids(_table, _bitmap), do: not_loaded()
+
   defp not_loaded do
     reason = :persistent_term.get({__MODULE__, :load_error}, :unknown)
 

@@ -4,7 +4,9 @@
 //! the result. Conversions and error mapping live here and nowhere else.
 
 mod alloc;
+mod bitmap;
 mod etf;
+mod fanout;
 mod json;
 mod raw;
 mod sched;
@@ -35,6 +37,21 @@ pub mod atoms {
         invalid_utf8,
         invalid_key,
         improper_list,
+        union,
+        intersection,
+        difference,
+        invalid_bitmap,
+        put,
+        delete,
+        member,
+        size,
+        to_list,
+        intersection_size,
+        copy,
+        to_binary,
+        memory,
+        cont,
+        done,
         true_ = "true",
         false_ = "false",
     }
