@@ -9,7 +9,10 @@ defmodule Realtime.Application do
   @impl true
   @spec start(Application.start_type(), term) :: {:ok, pid} | {:error, term}
   def start(_type, _args) do
-    children = []
+    children = [
+      # Delivery processes for Realtime.Fanout.
+      Realtime.Fanout.Supervisor
+    ]
 
     with {:ok, pid} <- Supervisor.start_link(children, strategy: :one_for_one, name: Realtime.Supervisor) do
       Logger.info("Realtime is up (NIF memory: #{Realtime.Native.memory().allocated} bytes)")

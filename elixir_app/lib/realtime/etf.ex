@@ -93,7 +93,7 @@ defmodule Realtime.ETF do
   def decode(binary, opts \\ [])
 
   def decode(binary, opts) when is_binary(binary) do
-    limits = List.to_tuple(for {k, default} <- @limits, do: limit(opts, k, default))
+    limits = Realtime.CodecLimits.to_tuple(opts, @limits)
     create = Keyword.get(opts, :atoms, :existing) == :create
     used = Keyword.get(opts, :return_used, false) == true
 
@@ -104,11 +104,4 @@ defmodule Realtime.ETF do
   end
 
   def decode(other, _opts), do: raise(ArgumentError, "expected a binary, got: #{inspect(other)}")
-
-  defp limit(opts, key, default) do
-    case Keyword.get(opts, key, default) do
-      n when is_integer(n) and n >= 0 -> n
-      other -> raise ArgumentError, "#{key} must be a non-negative integer, got: #{inspect(other)}"
-    end
-  end
 end

@@ -1,22 +1,30 @@
 defmodule Realtime.Fanout do
   @moduledoc """
   Delivers one message to many processes: a table from slot numbers to pids,
-  and `send/3`, which sends to every pid whose slot is in a
+  and `send/3`, which delivers to every pid whose slot is in a
   `Realtime.Bitmap`.
 
-  `send/3` is one call for the caller, but the NIF works in slices (about
-  half a millisecond of sending per NIF call),
-  so no normal scheduler is held for more than about a millisecond. The
-  message is built once, by the caller; each recipient gets a copy of the
-  (small) term, and large binaries inside it are shared, not copied.
+  Sending is handed off, the way Discord's Manifold takes it out of the
+  guild process. `send/3` resolves slots to pids in the NIF (in slices of
+  about half a millisecond per call, so no normal scheduler is held long),
+  split into one list per scheduler by slot, and hands each list to a
+  delivery process (`Realtime.Fanout.Deliverer`), which sends. The caller
+  sees one call and gets back the number of recipients handed off.
 
-  Slots without a pid, and dead processes, are skipped. Messages from one
-  process to one recipient arrive in the order they were sent. A bitmap
-  changed during a send is read chunk by chunk: members added or removed
-  ahead of the cursor take effect within the same send.
+  Guarantees:
+  - a slot always goes to the same delivery process, so messages sent
+    through a table reach each recipient in the order they were sent;
+    messages sent to the same process by other means are not ordered with
+    them;
+  - slots without a pid are skipped, and so are dead processes;
+  - `sync/1` waits until every delivery handed off so far was made.
+
+  A bitmap changed during a `send/3` is read slice by slice: members added or
+  removed ahead of the cursor take effect within the same send.
   """
 
   alias Realtime.{Bitmap, Native}
+  alias Realtime.Fanout.{Deliverer, Supervisor}
 
   @opaque t :: reference
 
@@ -36,23 +44,43 @@ defmodule Realtime.Fanout do
   @spec delete(t, non_neg_integer) :: :ok
   def delete(table, slot), do: Native.fanout_delete(table, slot)
 
-  @doc "Sends `message` to the pid of every slot in `bitmap`; returns how many were sent."
+  @doc """
+  Delivers `message` to the pid of every slot in `bitmap`. Returns the number
+  of recipients handed to the delivery processes.
+  """
   @spec send(t, Bitmap.t(), term) :: non_neg_integer
-  def send(table, bitmap, message), do: send_from(table, bitmap, message, 0, 0)
+  def send(table, bitmap, message), do: send_from(table, bitmap, message, 0, 0, Supervisor.shards())
 
-  defp send_from(table, bitmap, message, cursor, total) do
-    case Native.fanout_send(table, bitmap, message, cursor) do
-      {:done, sent} -> total + sent
-      {:cont, next, sent} -> send_from(table, bitmap, message, next, total + sent)
-      :reschedule -> wait_and_retry(table, bitmap, message, cursor, total)
+  defp send_from(table, bitmap, message, cursor, total, shards) do
+    case Native.fanout_resolve(table, bitmap, cursor, shards) do
+      {:done, lists} ->
+        total + hand_off(lists, message)
+
+      {:cont, next, lists} ->
+        send_from(table, bitmap, message, next, total + hand_off(lists, message), shards)
+
+      :reschedule ->
+        # The bitmap is being written: a dirty read of its size waits for
+        # the writer, then the send carries on.
+        Bitmap.size(bitmap)
+        send_from(table, bitmap, message, cursor, total, shards)
     end
   end
 
-  # The bitmap is being written by another process; a dirty read of its size
-  # waits for that writer, then the send carries on.
-  defp wait_and_retry(table, bitmap, message, cursor, total) do
-    Bitmap.size(bitmap)
-    send_from(table, bitmap, message, cursor, total)
+  defp hand_off(lists, message) do
+    lists
+    |> Enum.with_index()
+    |> Enum.reduce(0, fn
+      {[], _}, n -> n
+      {pids, i}, n -> Deliverer.deliver(Deliverer.name(i), pids, message) && n + length(pids)
+    end)
+  end
+
+  @doc "Returns once every delivery handed off before this call was made."
+  @spec sync(timeout) :: :ok
+  def sync(timeout \\ 5_000) do
+    for i <- 0..(Supervisor.shards() - 1), do: GenServer.call(Deliverer.name(i), :sync, timeout)
+    :ok
   end
 
   @doc "The pids of the slots in `bitmap`, in slot order."

@@ -63,7 +63,7 @@ defmodule Realtime.JSON do
   def decode(binary, opts \\ [])
 
   def decode(binary, opts) when is_binary(binary) do
-    limits = List.to_tuple(for {k, default} <- @limits, do: limit(opts, k, default))
+    limits = Realtime.CodecLimits.to_tuple(opts, @limits)
 
     case Native.json_decode(binary, limits) do
       :reschedule -> Native.json_decode_dirty(binary, limits)
@@ -72,11 +72,4 @@ defmodule Realtime.JSON do
   end
 
   def decode(other, _opts), do: raise(ArgumentError, "expected a binary, got: #{inspect(other)}")
-
-  defp limit(opts, key, default) do
-    case Keyword.get(opts, key, default) do
-      n when is_integer(n) and n >= 0 -> n
-      other -> raise ArgumentError, "#{key} must be a non-negative integer, got: #{inspect(other)}"
-    end
-  end
 end

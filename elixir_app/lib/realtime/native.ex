@@ -128,9 +128,17 @@ defmodule Realtime.Native do
   @doc false
   def fanout_delete(_table, _slot), do: not_loaded()
   @doc false
-  def fanout_send(_table, _bitmap, _message, _cursor), do: not_loaded()
+  def fanout_resolve(_table, _bitmap, _cursor, _shards), do: not_loaded()
   @doc false
   def fanout_pids(_table, _bitmap), do: not_loaded()
+
+  # Realtime.Gateway.Compression (zstd-stream)
+  @doc false
+  def zstd_stream_new(), do: not_loaded()
+  @doc false
+  def zstd_stream_compress(_stream, _data), do: not_loaded()
+  @doc false
+  def zstd_stream_compress_dirty(_stream, _data), do: not_loaded()
 
   defp not_loaded do
     reason = :persistent_term.get({__MODULE__, :load_error}, :unknown)

@@ -6,7 +6,8 @@
 use crate::atoms;
 use crate::sched::{finish, Mode, Stop, NORMAL_BUDGET};
 use bitmap::Bitmap;
-use rustler::{Atom, Binary, Encoder, Env, NewBinary, NifResult, ResourceArc, Term};
+use crate::raw;
+use rustler::{Atom, Binary, Encoder, Env, NifResult, ResourceArc, Term};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 pub struct BitmapResource(pub RwLock<Bitmap>);
@@ -190,10 +191,7 @@ fn bitmap_copy(env: Env, a: Res) -> Term {
 fn bitmap_to_binary(env: Env, a: Res) -> Term {
     finish(env, read(&a, Mode::Normal).and_then(|g| {
         within_budget(g.cost(), Mode::Normal)?;
-        let bytes = g.to_bytes();
-        let mut out = NewBinary::new(env, bytes.len());
-        out.as_mut_slice().copy_from_slice(&bytes);
-        Ok(Binary::from(out).to_term(env))
+        Ok(raw::binary_copy(env, &g.to_bytes()))
     }))
 }
 
@@ -238,12 +236,7 @@ fn bitmap_dirty<'a>(env: Env<'a>, op: Atom, a: Res, arg: Term<'a>) -> NifResult<
     } else if op == atoms::copy() {
         read(&a, m).map(|g| new_res(g.clone()).encode(env))
     } else if op == atoms::to_binary() {
-        read(&a, m).map(|g| {
-            let bytes = g.to_bytes();
-            let mut out = NewBinary::new(env, bytes.len());
-            out.as_mut_slice().copy_from_slice(&bytes);
-            Binary::from(out).to_term(env)
-        })
+        read(&a, m).map(|g| raw::binary_copy(env, &g.to_bytes()))
     } else if op == atoms::memory() {
         read(&a, m).map(|g| g.memory().encode(env))
     } else {

@@ -8,7 +8,7 @@ use crate::sched::{finish, spend, Mode, Stop};
 use etf::{Decoder, Event, Limits, Writer};
 use rustler::sys::{enif_get_atom, ErlNifCharEncoding};
 use rustler::types::tuple::make_tuple;
-use rustler::{Atom, Binary, Encoder, Env, NewBinary, NifResult, OwnedBinary, Term, TermType};
+use rustler::{Atom, Binary, Encoder, Env, NifResult, OwnedBinary, Term, TermType};
 use std::borrow::Cow;
 
 /// Encoding options, decoded from the Elixir side's tuple.
@@ -255,7 +255,7 @@ fn build<'a>(env: Env<'a>, source: Binary<'a>, body: &[u8], base: usize, opts: &
                 otp_term(env, &etf, start)?
             }
             Event::Atom { name, utf8 } => atom_term(env, name, utf8, opts.atoms, start)?,
-            Event::Binary(b) => binary_term(env, source, b),
+            Event::Binary(b) => raw::binary_within(env, source, b),
             Event::Bits { bytes, bits } => {
                 let mut etf = vec![131, 77];
                 etf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
@@ -317,20 +317,6 @@ fn otp_term<'a>(env: Env<'a>, etf: &[u8], offset: usize) -> Result<Term<'a>, etf
     env.binary_to_term(etf).map(|(t, _)| t).ok_or(etf::Error { kind: etf::ErrorKind::BadTag(etf[1]), offset })
 }
 
-/// Binaries of 64 bytes or more are sub-binaries of the input (no copy);
-/// smaller ones are copied into cheaper heap binaries.
-fn binary_term<'a>(env: Env<'a>, source: Binary<'a>, b: &[u8]) -> Term<'a> {
-    if b.len() >= 64 {
-        let offset = b.as_ptr() as usize - source.as_slice().as_ptr() as usize;
-        if let Ok(sub) = source.make_subbinary(offset, b.len()) {
-            return sub.to_term(env);
-        }
-    }
-    let mut nb = NewBinary::new(env, b.len());
-    nb.as_mut_slice().copy_from_slice(b);
-    Binary::from(nb).to_term(env)
-}
-
 /// An atom that exists (or, with `Atoms::Create`, any atom); an unknown atom
 /// comes back as a binary of its UTF-8 name, so the atom table never grows
 /// from untrusted input.
@@ -361,11 +347,7 @@ fn atom_term<'a>(env: Env<'a>, name: &[u8], utf8: bool, mode: Atoms, offset: usi
     match found {
         Some((t, _)) => Ok(t),
         None if mode == Atoms::Create => Err(etf::Error { kind: etf::ErrorKind::BadAtom, offset }),
-        None => {
-            let mut nb = NewBinary::new(env, text.len());
-            nb.as_mut_slice().copy_from_slice(text.as_bytes());
-            Ok(Binary::from(nb).to_term(env))
-        }
+        None => Ok(raw::binary_copy(env, text.as_bytes())),
     }
 }
 
@@ -375,12 +357,11 @@ fn encode_opts(compressed: i64, string_ext: bool) -> EncodeOpts {
 
 fn encode_nif<'a>(env: Env<'a>, term: Term<'a>, compressed: i64, string_ext: bool, mode: Mode) -> Term<'a> {
     let result = encode_term(term, &encode_opts(compressed, string_ext), mode).map(|bytes| {
-        let mut out = NewBinary::new(env, bytes.len());
-        out.as_mut_slice().copy_from_slice(&bytes);
+        let out = raw::binary_copy(env, &bytes);
         if bytes.capacity() <= KEEP_BUFFER {
             OUT.set(bytes);
         }
-        Binary::from(out).to_term(env)
+        out
     });
     finish(env, result)
 }

@@ -2,10 +2,11 @@
 //! text with `json::Parser`, both without recursion.
 
 use crate::atoms;
+use crate::raw;
 use crate::sched::{finish, spend, Mode, Stop};
 use json::{write, Event, Limits, Parser};
 use rustler::types::map::map_new;
-use rustler::{Atom, Binary, Encoder, Env, MapIterator, NewBinary, NifResult, Term, TermType};
+use rustler::{Atom, Binary, Encoder, Env, MapIterator, NifResult, Term, TermType};
 use std::borrow::Cow;
 
 /// Integers beyond this magnitude lose precision in JavaScript.
@@ -181,11 +182,7 @@ fn big_parts(etf: &[u8]) -> Option<(bool, &[u8])> {
 
 fn encode_nif<'a>(env: Env<'a>, term: Term<'a>, snowflakes: bool, mode: Mode) -> Term<'a> {
     match encode_term(term, snowflakes, mode) {
-        Ok(bytes) => {
-            let mut out = NewBinary::new(env, bytes.len());
-            out.as_mut_slice().copy_from_slice(&bytes);
-            Binary::from(out).to_term(env)
-        }
+        Ok(bytes) => raw::binary_copy(env, &bytes),
         Err(EncodeStop::Stop(s)) => finish(env, Err(s)),
         Err(EncodeStop::Bad(Unencodable(reason, t))) => (atoms::error(), (reason, t)).encode(env),
     }
@@ -210,17 +207,10 @@ enum Frame<'a> {
 }
 
 fn string_term<'a>(env: Env<'a>, input: Binary<'a>, s: &Cow<str>) -> Term<'a> {
-    if let Cow::Borrowed(b) = s {
-        if b.len() >= 64 {
-            let offset = b.as_ptr() as usize - input.as_slice().as_ptr() as usize;
-            if let Ok(sub) = input.make_subbinary(offset, b.len()) {
-                return sub.to_term(env);
-            }
-        }
+    match s {
+        Cow::Borrowed(b) => raw::binary_within(env, input, b.as_bytes()),
+        Cow::Owned(o) => raw::binary_copy(env, o.as_bytes()),
     }
-    let mut nb = NewBinary::new(env, s.len());
-    nb.as_mut_slice().copy_from_slice(s.as_bytes());
-    Binary::from(nb).to_term(env)
 }
 
 fn object<'a>(env: Env<'a>, keys: Vec<Term<'a>>, values: Vec<Term<'a>>) -> Term<'a> {

@@ -12,6 +12,7 @@ mod raw;
 mod sched;
 mod sorted_set;
 mod value;
+mod zstd_stream;
 
 use rustler::{Env, NifMap};
 

@@ -1,12 +1,12 @@
 //! Allocation-free access to tuple elements and map pairs, for the encoders'
-//! hot loops. (rustler's `get_tuple` allocates a Vec, and its `MapIterator`
+//! hot loops, and making binaries from byte slices. (rustler's `get_tuple` allocates a Vec, and its `MapIterator`
 //! creates two iterators, one per direction.)
 
 use rustler::sys::{
     enif_get_map_size, enif_get_tuple, enif_map_iterator_create, enif_map_iterator_destroy, enif_map_iterator_get_pair,
     enif_map_iterator_next, enif_map_iterator_prev, ErlNifMapIterator, ErlNifMapIteratorEntry, ErlNifTerm,
 };
-use rustler::Term;
+use rustler::{Binary, Env, NewBinary, Term};
 use std::mem::MaybeUninit;
 
 /// The elements of a tuple term, borrowed from the term itself.
@@ -59,4 +59,24 @@ pub fn for_each_pair<'a>(t: Term<'a>, reverse: bool, mut f: impl FnMut(Term<'a>,
         enif_map_iterator_destroy(env.as_c_arg(), iter.as_mut_ptr());
     }
     true
+}
+
+/// A binary term holding a copy of `bytes` (a heap binary when small).
+pub fn binary_copy<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    let mut b = NewBinary::new(env, bytes.len());
+    b.as_mut_slice().copy_from_slice(bytes);
+    Binary::from(b).to_term(env)
+}
+
+/// A binary term for `bytes`, which lie inside `source`: a sub-binary (no
+/// copy) when 64 bytes or more, else a copy, which is cheaper for small
+/// binaries and does not keep `source` alive.
+pub fn binary_within<'a>(env: Env<'a>, source: Binary<'a>, bytes: &[u8]) -> Term<'a> {
+    if bytes.len() >= 64 {
+        let offset = (bytes.as_ptr() as usize).wrapping_sub(source.as_slice().as_ptr() as usize);
+        if let Ok(sub) = source.make_subbinary(offset, bytes.len()) {
+            return sub.to_term(env);
+        }
+    }
+    binary_copy(env, bytes)
 }

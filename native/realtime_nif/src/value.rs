@@ -1,7 +1,8 @@
 //! Conversions between BEAM terms and `sorted_set::Value`.
 
 use rustler::types::tuple::{get_tuple, make_tuple};
-use rustler::{Atom, Binary, Env, MapIterator, NewBinary, Term, TermType};
+use crate::raw;
+use rustler::{Atom, Binary, Env, MapIterator, Term, TermType};
 use sorted_set::term::MAX_DEPTH;
 use sorted_set::Value;
 use std::borrow::Cow;
@@ -140,12 +141,7 @@ pub fn to_term<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
             etf.extend_from_slice(s.as_bytes());
             from_etf(env, &etf)
         }
-        Value::Bitstring { bytes, trailing_bits: 0 } => {
-            // Small binaries become heap binaries, larger ones refc binaries.
-            let mut bin = NewBinary::new(env, bytes.len());
-            bin.as_mut_slice().copy_from_slice(bytes);
-            Binary::from(bin).to_term(env)
-        }
+        Value::Bitstring { bytes, trailing_bits: 0 } => raw::binary_copy(env, bytes),
         Value::Bitstring { bytes, trailing_bits } => {
             let mut etf = vec![131, 77];
             etf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
