@@ -120,6 +120,22 @@ impl Chunk {
         }
     }
 
+    /// A chunk from a word function, counting as it goes; `None` if empty.
+    #[inline]
+    fn from_words(f: impl Fn(usize) -> u64) -> Option<Chunk> {
+        let mut out = Box::new([0u64; WORDS]);
+        let mut n = 0u32;
+        for (i, w) in out.iter_mut().enumerate() {
+            *w = f(i);
+            n += w.count_ones();
+        }
+        match n as usize {
+            0 => None,
+            c if c <= ARRAY_MAX => Some(Chunk::Array(bits_to_vec(&out))),
+            _ => Some(Chunk::Bits(out, n)),
+        }
+    }
+
     fn to_bits(&self) -> Box<[u64; WORDS]> {
         match self {
             Chunk::Bits(b, _) => b.clone(),
@@ -133,22 +149,16 @@ impl Chunk {
         }
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = u16> + '_> {
+    fn iter(&self) -> ChunkIter<'_> {
         match self {
-            Chunk::Array(a) => Box::new(a.iter().copied()),
-            Chunk::Bits(b, _) => Box::new(BitIter { words: &b[..], index: 0, word: b[0] }),
+            Chunk::Array(a) => ChunkIter::Array(a.iter()),
+            Chunk::Bits(b, _) => ChunkIter::Bits(BitIter { words: &b[..], index: 0, word: b[0] }),
         }
     }
 
     fn and(&self, other: &Chunk) -> Option<Chunk> {
         match (self, other) {
-            (Chunk::Bits(a, _), Chunk::Bits(b, _)) => {
-                let mut out = Box::new([0u64; WORDS]);
-                for i in 0..WORDS {
-                    out[i] = a[i] & b[i];
-                }
-                Chunk::from_bits(out)
-            }
+            (Chunk::Bits(a, _), Chunk::Bits(b, _)) => Chunk::from_words(|i| a[i] & b[i]),
             (Chunk::Array(a), Chunk::Array(b)) => {
                 let v = merge_and(a, b);
                 (!v.is_empty()).then_some(Chunk::Array(v))
@@ -171,6 +181,7 @@ impl Chunk {
     fn or(&self, other: &Chunk) -> Chunk {
         match (self, other) {
             (Chunk::Array(a), Chunk::Array(b)) if a.len() + b.len() <= ARRAY_MAX => Chunk::Array(merge_or(a, b)),
+            (Chunk::Bits(a, _), Chunk::Bits(b, _)) => Chunk::from_words(|i| a[i] | b[i]).expect("non-empty"),
             _ => {
                 let mut out = self.to_bits();
                 match other {
@@ -188,15 +199,20 @@ impl Chunk {
                 let v: Vec<u16> = a.iter().copied().filter(|&l| !other.contains(l)).collect();
                 (!v.is_empty()).then_some(Chunk::Array(v))
             }
-            (Chunk::Bits(a, _), Chunk::Bits(b, _)) => {
+            (Chunk::Bits(a, _), Chunk::Bits(b, _)) => Chunk::from_words(|i| a[i] & !b[i]),
+            (Chunk::Bits(a, n), Chunk::Array(b)) => {
                 let mut out = a.clone();
-                (0..WORDS).for_each(|i| out[i] &= !b[i]);
-                Chunk::from_bits(out)
-            }
-            (Chunk::Bits(a, _), Chunk::Array(b)) => {
-                let mut out = a.clone();
-                b.iter().for_each(|&l| out[l as usize / 64] &= !(1 << (l % 64)));
-                Chunk::from_bits(out)
+                let mut n = *n;
+                for &l in b {
+                    let (w, bit) = (l as usize / 64, 1u64 << (l % 64));
+                    n -= u32::from(out[w] & bit != 0);
+                    out[w] &= !bit;
+                }
+                match n as usize {
+                    0 => None,
+                    c if c <= ARRAY_MAX => Some(Chunk::Array(bits_to_vec(&out))),
+                    _ => Some(Chunk::Bits(out, n)),
+                }
             }
         }
     }
@@ -251,6 +267,23 @@ fn merge_or(a: &[u16], b: &[u16]) -> Vec<u16> {
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     out
+}
+
+enum ChunkIter<'a> {
+    Array(std::slice::Iter<'a, u16>),
+    Bits(BitIter<'a>),
+}
+
+impl Iterator for ChunkIter<'_> {
+    type Item = u16;
+
+    #[inline]
+    fn next(&mut self) -> Option<u16> {
+        match self {
+            ChunkIter::Array(it) => it.next().copied(),
+            ChunkIter::Bits(it) => it.next(),
+        }
+    }
 }
 
 struct BitIter<'a> {
