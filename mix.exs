@@ -29,7 +29,9 @@ defmodule Realtime.MixProject do
   def application do
     [
       mod: {Realtime.Application, []},
-      extra_applications: [:logger, :crypto]
+      # Tests start their own listeners on free ports.
+      env: [listener: Mix.env() != :test],
+      extra_applications: [:logger, :crypto, :cowboy, :ranch, :cowlib]
     ]
   end
 end

@@ -1,7 +1,20 @@
 defmodule Realtime.Application do
   @moduledoc """
-  The OTP application. Its supervision tree is the architecture: each child
-  below is one layer of the system.
+  The OTP application. Its supervision tree is the architecture:
+
+      Realtime.Supervisor
+      ├── Realtime.Fanout.Supervisor        delivery processes for fanout
+      ├── Realtime.Directory                users, tokens, channel → guild (ETS)
+      ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
+      ├── Realtime.Guild.Supervisor         one Realtime.Guild per guild
+      ├── (seed loader)                     starts the guilds of the dataset
+      ├── Realtime.Gateway.SessionRegistry  session id → pid
+      ├── Realtime.Gateway.SessionSupervisor  one Realtime.Gateway.Session per session
+      └── Realtime.Gateway.Listener         Cowboy: WebSocket gateway and REST (unless disabled)
+
+  Configuration (application env): `:listener` (`false` to not listen, as in
+  tests; otherwise the port comes from `PORT`, default 4000), `:seed_path`,
+  `:heartbeat_interval`, `:resume_window`, `:replay_buffer`.
   """
   use Application
   require Logger
@@ -9,14 +22,36 @@ defmodule Realtime.Application do
   @impl true
   @spec start(Application.start_type(), term) :: {:ok, pid} | {:error, term}
   def start(_type, _args) do
-    children = [
-      # Delivery processes for Realtime.Fanout.
-      Realtime.Fanout.Supervisor
-    ]
+    seed = Realtime.Seed.load(Application.get_env(:realtime, :seed_path))
+    port = String.to_integer(System.get_env("PORT", "4000"))
+    listen? = Application.get_env(:realtime, :listener, true)
+    if listen?, do: Application.put_env(:realtime, :gateway_url, "ws://127.0.0.1:#{port}")
+
+    children =
+      [
+        Realtime.Fanout.Supervisor,
+        {Realtime.Directory, seed},
+        {Registry, keys: :unique, name: Realtime.Guild.Registry},
+        {DynamicSupervisor, name: Realtime.Guild.Supervisor, strategy: :one_for_one},
+        Supervisor.child_spec({Task, fn -> Enum.each(seed.guilds, &Realtime.Guild.Placement.start/1) end}, id: :seed_loader),
+        {Registry, keys: :unique, name: Realtime.Gateway.SessionRegistry},
+        {DynamicSupervisor, name: Realtime.Gateway.SessionSupervisor, strategy: :one_for_one}
+      ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}], else: [])
 
     with {:ok, pid} <- Supervisor.start_link(children, strategy: :one_for_one, name: Realtime.Supervisor) do
-      Logger.info("Realtime is up (NIF memory: #{Realtime.Native.memory().allocated} bytes)")
+      if listen?, do: announce(port, seed), else: Logger.info("Realtime is up (no listener)")
       {:ok, pid}
     end
+  end
+
+  defp announce(port, seed) do
+    bot = Enum.find(seed.users, & &1.token)
+
+    IO.puts("""
+    Realtime gateway is up.
+      WebSocket gateway: ws://127.0.0.1:#{port}/?v=10&encoding=json
+      REST base:         http://127.0.0.1:#{port}/api/v10
+      Demo bot token:    #{bot.token}
+    """)
   end
 end

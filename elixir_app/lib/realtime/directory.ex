@@ -1,0 +1,74 @@
+defmodule Realtime.Directory do
+  @moduledoc """
+  Read-mostly lookups shared by every process: users by id, users by token,
+  the guild of a channel, and the application. An ETS table owned by this
+  process, read concurrently without messages.
+  """
+  use GenServer
+
+  @table __MODULE__
+
+  @doc false
+  @spec start_link(map) :: GenServer.on_start()
+  def start_link(seed), do: GenServer.start_link(__MODULE__, seed, name: __MODULE__)
+
+  @doc "The user with `id`."
+  @spec user(integer) :: {:ok, map} | :error
+  def user(id), do: lookup({:user, id})
+
+  @doc "The user whose bot token is `token`."
+  @spec authenticate(String.t()) :: {:ok, map} | :error
+  def authenticate(token) when is_binary(token) do
+    with {:ok, id} <- lookup({:token, token}), do: user(id)
+  end
+
+  def authenticate(_), do: :error
+
+  @doc "The guild id of channel `channel_id`."
+  @spec guild_of_channel(integer) :: {:ok, integer} | :error
+  def guild_of_channel(channel_id), do: lookup({:channel, channel_id})
+
+  @doc "The ids of the guilds `user_id` is a member of."
+  @spec guilds_of(integer) :: [integer]
+  def guilds_of(user_id) do
+    case lookup({:guilds_of, user_id}) do
+      {:ok, ids} -> ids
+      :error -> []
+    end
+  end
+
+  @doc "The application."
+  @spec application() :: map
+  def application, do: :ets.lookup_element(@table, :application, 2)
+
+  @doc "Records that `channel_id` belongs to `guild_id`."
+  @spec put_channel(integer, integer) :: true
+  def put_channel(channel_id, guild_id), do: :ets.insert(@table, {{:channel, channel_id}, guild_id})
+
+  defp lookup(key) do
+    case :ets.lookup(@table, key) do
+      [{_, value}] -> {:ok, value}
+      [] -> :error
+    end
+  end
+
+  @impl true
+  def init(seed) do
+    :ets.new(@table, [:named_table, :set, :public, read_concurrency: true])
+    :ets.insert(@table, {:application, seed.application})
+
+    for u <- seed.users do
+      :ets.insert(@table, {{:user, u.id}, u})
+      if u.token, do: :ets.insert(@table, {{:token, u.token}, u.id})
+    end
+
+    guilds_by_user =
+      Enum.reduce(seed.guilds, %{}, fn g, acc ->
+        Enum.each(g.channels, fn {cid, _} -> put_channel(cid, g.id) end)
+        Enum.reduce(g.members, acc, fn {uid, _}, acc -> Map.update(acc, uid, [g.id], &[g.id | &1]) end)
+      end)
+
+    for {uid, ids} <- guilds_by_user, do: :ets.insert(@table, {{:guilds_of, uid}, Enum.sort(ids)})
+    {:ok, nil}
+  end
+end

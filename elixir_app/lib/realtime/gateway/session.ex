@@ -1,0 +1,169 @@
+defmodule Realtime.Gateway.Session do
+  @moduledoc """
+  One process per identified session. It outlives its connection for the
+  resume window, owns the sequence counter and the replay buffer, and holds
+  the pids of its guilds (found through `Realtime.Guild.Placement`), which
+  it monitors.
+
+  Dispatches reach it from the guilds' fanout as `{:gateway_dispatch, t,
+  payload}`; it numbers them, keeps them for resuming, and forwards them to
+  its connection process as `{:gateway_dispatch, seq, t, payload}`.
+  """
+  use GenServer, restart: :temporary
+
+  alias Realtime.{Directory, Guild}
+  alias Realtime.Gateway.{Intents, ReplayBuffer}
+  alias Realtime.Guild.Placement
+
+  @registry Realtime.Gateway.SessionRegistry
+
+  defstruct [:id, :user, :intents, :shard, :large_threshold, :socket, :socket_ref, :expiry, seq: 0, buffer: nil, guilds: %{}]
+
+  @doc """
+  Starts a session for an authenticated Identify and attaches `socket`.
+  Options: `:user`, `:intents`, `:shard` (`{id, n}`), `:large_threshold`.
+  READY and one GUILD_CREATE per guild of the shard follow as dispatches.
+  """
+  @spec start(pid, keyword) :: {:ok, pid, String.t()}
+  def start(socket, opts) do
+    id = 16 |> :crypto.strong_rand_bytes() |> Base.encode16(case: :lower)
+    {:ok, pid} = DynamicSupervisor.start_child(Realtime.Gateway.SessionSupervisor, {__MODULE__, {id, socket, opts}})
+    {:ok, pid, id}
+  end
+
+  @doc false
+  def start_link({id, socket, opts}), do: GenServer.start_link(__MODULE__, {id, socket, opts}, name: {:via, Registry, {@registry, id}})
+
+  @doc """
+  Attaches a new connection to session `id` (op 6 Resume): replays what
+  came after `seq`, then RESUMED. `{:error, :invalid}` when the session is
+  unknown, belongs to another token, or the replay buffer no longer has what
+  was missed.
+  """
+  @spec resume(String.t(), pid, integer, map) :: :ok | {:error, :invalid}
+  def resume(id, socket, seq, user) do
+    case Registry.lookup(@registry, id) do
+      [{pid, _}] -> GenServer.call(pid, {:resume, socket, seq, user.id})
+      [] -> {:error, :invalid}
+    end
+  catch
+    :exit, _ -> {:error, :invalid}
+  end
+
+  @doc "Ends the session now (the client closed with 1000 or 1001)."
+  @spec close(pid) :: :ok
+  def close(session), do: GenServer.cast(session, :close)
+
+  @doc "Asks the guild of `guild_id` to send member chunks (op 8) to this session."
+  @spec request_members(pid, integer, map) :: :ok | {:error, :unknown_guild}
+  def request_members(session, guild_id, request), do: GenServer.call(session, {:request_members, guild_id, request})
+
+  @impl true
+  def init({id, socket, opts}) do
+    user = Keyword.fetch!(opts, :user)
+
+    state = %__MODULE__{
+      id: id,
+      user: user,
+      intents: Keyword.fetch!(opts, :intents),
+      shard: Keyword.get(opts, :shard, {0, 1}),
+      large_threshold: Keyword.get(opts, :large_threshold, 50),
+      buffer: ReplayBuffer.new(Application.get_env(:realtime, :replay_buffer, 1000))
+    }
+
+    {:ok, attach(state, socket), {:continue, :ready}}
+  end
+
+  @impl true
+  def handle_continue(:ready, state) do
+    guild_ids = state.user.id |> Directory.guilds_of() |> Enum.filter(&in_shard?(&1, state.shard))
+    app = Directory.application()
+    {shard_id, shard_count} = state.shard
+
+    ready = %{
+      "v" => 10,
+      "user" => Realtime.Gateway.Payloads.user(state.user),
+      "guilds" => Enum.map(guild_ids, &%{"id" => to_string(&1), "unavailable" => true}),
+      "session_id" => state.id,
+      "resume_gateway_url" => Application.get_env(:realtime, :gateway_url, "ws://127.0.0.1:4000"),
+      "shard" => [shard_id, shard_count],
+      "application" => %{"id" => to_string(app.id), "flags" => app.flags},
+      "private_channels" => [],
+      "relationships" => [],
+      "user_settings" => %{},
+      "presences" => [],
+      "session_type" => "normal",
+      "guild_join_requests" => [],
+      "auth" => %{}
+    }
+
+    state = emit(state, "READY", {:term, ready})
+    {:noreply, Enum.reduce(guild_ids, state, &join_guild/2)}
+  end
+
+  defp in_shard?(guild_id, {id, n}), do: rem(Bitwise.bsr(guild_id, 22), n) == id
+
+  defp join_guild(guild_id, state) do
+    with {:ok, pid} <- Placement.lookup(guild_id),
+         {:ok, guild_create} <- Guild.subscribe(pid, self(), state.user.id, state.intents, large_threshold: state.large_threshold) do
+      Process.monitor(pid)
+      state = %{state | guilds: Map.put(state.guilds, guild_id, pid)}
+      if Intents.has?(state.intents, :GUILDS), do: emit(state, "GUILD_CREATE", {:term, guild_create}), else: state
+    else
+      _ -> state
+    end
+  end
+
+  @impl true
+  def handle_call({:resume, socket, seq, user_id}, _from, %{user: %{id: user_id}} = state) do
+    case ReplayBuffer.since(state.buffer, seq, state.seq) do
+      {:ok, missed} ->
+        if state.socket_ref, do: Process.demonitor(state.socket_ref, [:flush])
+        state = attach(state, socket)
+        for {s, t, payload} <- missed, do: send(socket, {:gateway_dispatch, s, t, payload})
+        {:reply, :ok, emit(state, "RESUMED", {:term, %{}})}
+
+      :error ->
+        {:stop, :normal, {:error, :invalid}, state}
+    end
+  end
+
+  def handle_call({:resume, _socket, _seq, _user_id}, _from, state), do: {:reply, {:error, :invalid}, state}
+
+  def handle_call({:request_members, guild_id, request}, _from, state) do
+    case Map.fetch(state.guilds, guild_id) do
+      {:ok, pid} -> {:reply, Guild.request_members(pid, self(), request), state}
+      :error -> {:reply, {:error, :unknown_guild}, state}
+    end
+  end
+
+  @impl true
+  def handle_cast(:close, state), do: {:stop, :normal, state}
+
+  @impl true
+  def handle_info({:gateway_dispatch, t, payload}, state), do: {:noreply, emit(state, t, payload)}
+
+  def handle_info({:DOWN, ref, :process, _, _}, %{socket_ref: ref} = state) do
+    # The connection is gone: stay resumable for the resume window.
+    window = Application.get_env(:realtime, :resume_window, 60_000)
+    {:noreply, %{state | socket: nil, socket_ref: nil, expiry: Process.send_after(self(), :expire, window)}}
+  end
+
+  def handle_info({:DOWN, _, :process, pid, _}, state) do
+    {:noreply, %{state | guilds: Map.reject(state.guilds, fn {_, p} -> p == pid end)}}
+  end
+
+  def handle_info(:expire, %{socket: nil} = state), do: {:stop, :normal, state}
+  def handle_info(:expire, state), do: {:noreply, state}
+
+  defp attach(state, socket) do
+    if state.expiry, do: Process.cancel_timer(state.expiry)
+    %{state | socket: socket, socket_ref: Process.monitor(socket), expiry: nil}
+  end
+
+  defp emit(state, t, payload) do
+    seq = state.seq + 1
+    if state.socket, do: send(state.socket, {:gateway_dispatch, seq, t, payload})
+    %{state | seq: seq, buffer: ReplayBuffer.push(state.buffer, seq, t, payload)}
+  end
+end

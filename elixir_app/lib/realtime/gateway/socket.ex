@@ -1,0 +1,229 @@
+defmodule Realtime.Gateway.Socket do
+  @moduledoc """
+  The Cowboy WebSocket handler: one process per connection. Its only jobs
+  are frames in and out, decoding and encoding (`Realtime.JSON` or
+  `Realtime.ETF`), transport compression, heartbeat timing and rate
+  limiting. Sessions (`Realtime.Gateway.Session`) do the rest.
+
+  Query string: `v` (9 or 10), `encoding` (`json`, `etf`), `compress`
+  (`zlib-stream`, `zstd-stream`). Client frames may be text or binary, at
+  most 4096 bytes; more than 120 in 60 seconds closes with 4008.
+  """
+  @behaviour :cowboy_websocket
+
+  alias Realtime.Directory
+  alias Realtime.Gateway.{Compression, Intents, Protocol, RateLimit, Session}
+
+  require Logger
+
+  @max_frame 4096
+
+  defstruct [:encoding, :compress, :zctx, :error, :session, :session_id, :user, heartbeat_seen: true, rate: nil]
+
+  @impl true
+  def init(req, _opts) do
+    qs = :cowboy_req.parse_qs(req) |> Map.new()
+
+    state =
+      case {qs["v"], Protocol.parse_encoding(qs["encoding"]), Compression.parse(qs["compress"])} do
+        {v, _, _} when v not in [nil, "9", "10"] -> %__MODULE__{encoding: :json, compress: :none, error: :invalid_api_version}
+        {_, :error, _} -> %__MODULE__{encoding: :json, compress: :none, error: :decode_error}
+        {_, _, :error} -> %__MODULE__{encoding: :json, compress: :none, error: :decode_error}
+        {_, {:ok, enc}, {:ok, comp}} -> %__MODULE__{encoding: enc, compress: comp}
+      end
+
+    # Cowboy's own limit is above ours, so that an oversized frame gets our
+    # close code (4002) rather than 1009.
+    {:cowboy_websocket, req, %{state | rate: RateLimit.new(120, 60_000)}, %{max_frame_size: 1_048_576, idle_timeout: :infinity}}
+  end
+
+  @impl true
+  def websocket_init(%{error: reason} = state) when reason != nil, do: close(state, reason)
+
+  def websocket_init(state) do
+    state = %{state | zctx: Compression.new(state.compress)}
+    interval = heartbeat_interval()
+    schedule_heartbeat_check(interval)
+    reply(state, [Protocol.encode(state.encoding, :hello, %{"heartbeat_interval" => interval})])
+  end
+
+  @impl true
+  def websocket_handle({kind, data}, state) when kind in [:text, :binary] do
+    with {:ok, rate} <- rate(state),
+         :ok <- size(data),
+         {:ok, op, d} <- decode(state, data) do
+      handle_op(Protocol.op_name(op), d, %{state | rate: rate})
+    else
+      {:close, reason} -> close(state, reason)
+    end
+  end
+
+  def websocket_handle(_other, state), do: {:ok, state}
+
+  defp rate(state) do
+    case RateLimit.hit(state.rate, System.monotonic_time(:millisecond)) do
+      {:ok, rate} -> {:ok, rate}
+      :limited -> {:close, :rate_limited}
+    end
+  end
+
+  defp size(data) when byte_size(data) > @max_frame, do: {:close, :decode_error}
+  defp size(_data), do: :ok
+
+  defp decode(state, data) do
+    case Protocol.decode(state.encoding, data) do
+      {:ok, op, d} -> {:ok, op, d}
+      {:error, _} -> {:close, :decode_error}
+    end
+  end
+
+  defp handle_op(:heartbeat, _d, state) do
+    reply(%{state | heartbeat_seen: true}, [Protocol.encode(state.encoding, :heartbeat_ack, nil)])
+  end
+
+  defp handle_op(:identify, _d, %{session: s} = state) when s != nil, do: close(state, :already_authenticated)
+  defp handle_op(:identify, d, state), do: identify(d, state)
+  defp handle_op(:resume, _d, %{session: s} = state) when s != nil, do: close(state, :already_authenticated)
+  defp handle_op(:resume, d, state), do: resume(d, state)
+  defp handle_op(:unknown, _d, state), do: close(state, :unknown_opcode)
+  defp handle_op(_op, _d, %{session: nil} = state), do: close(state, :not_authenticated)
+
+  defp handle_op(:request_guild_members, d, state) do
+    case member_request(d) do
+      {:ok, guild_id, request} ->
+        Session.request_members(state.session, guild_id, request)
+        {:ok, state}
+
+      :error ->
+        close(state, :decode_error)
+    end
+  end
+
+  # Presence, voice state and lazy-member-list subscriptions are accepted
+  # and not acted on yet.
+  defp handle_op(op, _d, state) when op in [:presence_update, :voice_state_update, :guild_subscriptions, :guild_subscriptions_bulk],
+    do: {:ok, state}
+
+  # Opcodes only the server sends.
+  defp handle_op(_op, _d, state), do: close(state, :unknown_opcode)
+
+  defp identify(%{"token" => token, "properties" => props, "intents" => intents} = d, state)
+       when is_binary(token) and is_map(props) do
+    with {:ok, shard} <- shard(d["shard"]),
+         {:ok, threshold} <- large_threshold(d["large_threshold"]),
+         {:ok, user} <- auth(token),
+         :ok <- intents(intents, user) do
+      {:ok, session, id} = Session.start(self(), user: user, intents: intents, shard: shard, large_threshold: threshold)
+      Process.monitor(session)
+      {:ok, %{state | session: session, session_id: id, user: user}}
+    else
+      {:close, reason} -> close(state, reason)
+    end
+  end
+
+  defp identify(_d, state), do: close(state, :decode_error)
+
+  defp shard(nil), do: {:ok, {0, 1}}
+  defp shard([id, n]) when is_integer(id) and is_integer(n) and n >= 1 and id >= 0 and id < n, do: {:ok, {id, n}}
+  defp shard([id, n]) when is_integer(id) and is_integer(n), do: {:close, :invalid_shard}
+  defp shard(_), do: {:close, :decode_error}
+
+  defp large_threshold(nil), do: {:ok, 50}
+  defp large_threshold(n) when is_integer(n) and n in 50..250, do: {:ok, n}
+  defp large_threshold(_), do: {:close, :decode_error}
+
+  defp auth(token) do
+    case Directory.authenticate(token) do
+      {:ok, user} -> {:ok, user}
+      :error -> {:close, :authentication_failed}
+    end
+  end
+
+  defp intents(intents, user) do
+    case Intents.check(intents, user.privileged_intents) do
+      :ok -> :ok
+      {:error, :invalid} -> {:close, :invalid_intents}
+      {:error, :disallowed} -> {:close, :disallowed_intents}
+    end
+  end
+
+  defp resume(%{"token" => token, "session_id" => id, "seq" => seq}, state)
+       when is_binary(token) and is_binary(id) and (is_integer(seq) or is_nil(seq)) do
+    with {:ok, user} <- auth(token),
+         :ok <- Session.resume(id, self(), seq || 0, user),
+         [{session, _}] <- Registry.lookup(Realtime.Gateway.SessionRegistry, id) do
+      Process.monitor(session)
+      {:ok, %{state | session: session, session_id: id, user: user}}
+    else
+      {:close, reason} -> close(state, reason)
+      _ -> reply(state, [Protocol.encode(state.encoding, :invalid_session, false)])
+    end
+  end
+
+  defp resume(_d, state), do: close(state, :decode_error)
+
+  defp member_request(%{"guild_id" => gid} = d) do
+    with {guild_id, ""} <- Integer.parse(to_string(gid)) do
+      request =
+        case d do
+          %{"user_ids" => ids} when is_list(ids) -> %{user_ids: Enum.flat_map(ids, &parse_id/1)}
+          %{"query" => q} when is_binary(q) -> %{query: q, limit: if(is_integer(d["limit"]), do: d["limit"], else: 0)}
+          _ -> nil
+        end
+
+      if request, do: {:ok, guild_id, Map.put(request, :nonce, d["nonce"])}, else: :error
+    else
+      _ -> :error
+    end
+  end
+
+  defp member_request(_), do: :error
+
+  defp parse_id(id) do
+    case Integer.parse(to_string(id)) do
+      {n, ""} -> [n]
+      _ -> []
+    end
+  end
+
+  @impl true
+  def websocket_info({:gateway_dispatch, seq, t, payload}, state),
+    do: reply(state, [Protocol.dispatch(state.encoding, seq, t, payload)])
+
+  def websocket_info(:heartbeat_check, %{heartbeat_seen: false} = state), do: close(state, :session_timed_out)
+
+  def websocket_info(:heartbeat_check, state) do
+    schedule_heartbeat_check(heartbeat_interval())
+    {:ok, %{state | heartbeat_seen: false}}
+  end
+
+  def websocket_info({:DOWN, _, :process, pid, _}, %{session: pid} = state) do
+    # The session ended under us (expired or invalidated): ask for a new one.
+    reply(%{state | session: nil}, [Protocol.encode(state.encoding, :invalid_session, false)])
+  end
+
+  def websocket_info(_msg, state), do: {:ok, state}
+
+  @impl true
+  def terminate({:remote, code, _}, _req, %{session: session}) when code in [1000, 1001] and is_pid(session) do
+    Session.close(session)
+  end
+
+  def terminate(_reason, _req, _state), do: :ok
+
+  defp reply(state, frames) do
+    kind = if state.encoding == :etf or state.compress != :none, do: :binary, else: :text
+    {Enum.map(frames, &{kind, Compression.compress(state.zctx || :none, &1)}), state}
+  end
+
+  defp close(state, reason) do
+    code = Protocol.close_code(reason)
+    Logger.debug("closing gateway connection: #{code} #{reason}")
+    {[{:close, code, Atom.to_string(reason)}], state}
+  end
+
+  defp heartbeat_interval, do: Application.get_env(:realtime, :heartbeat_interval, 41_250)
+
+  # A heartbeat must arrive within each interval plus half of one.
+  defp schedule_heartbeat_check(interval), do: Process.send_after(self(), :heartbeat_check, div(interval * 3, 2))
+end

@@ -1,0 +1,256 @@
+defmodule Realtime.Guild.State do
+  @moduledoc """
+  A guild's state and the rules that change it, as functions the guild
+  process calls (and tests can call without a process).
+
+  Connected sessions get dense slots. Bitmaps over slots say who may see
+  what: one per intent that filters events, and one view per channel
+  (members with VIEW_CHANNEL there). The recipients of a message in channel
+  C are then `view[C] ∩ intent[GUILD_MESSAGES]`: one intersection, not a
+  permission check per member. Views are recomputed when roles or
+  overwrites change, so a member who loses VIEW_CHANNEL stops receiving the
+  channel's events at once.
+  """
+
+  alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON, Snowflake}
+  alias Realtime.Gateway.{Intents, Payloads}
+  alias Realtime.Guild.Permissions
+
+  @intent_views [:GUILDS, :GUILD_MEMBERS, :GUILD_PRESENCES, :GUILD_MESSAGES, :MESSAGE_CONTENT, :GUILD_MESSAGE_TYPING]
+
+  defstruct [:guild, :table, :connected, intents: %{}, views: %{}, slots: %{}, by_session: %{}, free: [], next_slot: 0]
+
+  @type t :: %__MODULE__{}
+
+  @doc "A state for the guild data `guild` (see `Realtime.Seed`)."
+  @spec new(map) :: t
+  def new(guild) do
+    %__MODULE__{
+      guild: guild,
+      table: Fanout.new(),
+      connected: Bitmap.new(),
+      intents: Map.new(@intent_views, &{&1, Bitmap.new()}),
+      views: Map.new(guild.channels, fn {id, _} -> {id, Bitmap.new()} end)
+    }
+  end
+
+  @doc """
+  Connects a session of `user_id` with `intents`. Returns the GUILD_CREATE
+  payload for it, or `{:error, :not_member}`.
+  """
+  @spec subscribe(t, pid, integer, non_neg_integer, keyword) :: {:ok, map, t} | {:error, :not_member}
+  def subscribe(state, session, user_id, intents, opts \\ []) do
+    case Map.fetch(state.guild.members, user_id) do
+      :error ->
+        {:error, :not_member}
+
+      {:ok, member} ->
+        state = if Map.has_key?(state.by_session, session), do: unsubscribe(state, session), else: state
+        {slot, state} = take_slot(state)
+        Fanout.put(state.table, slot, session)
+        Bitmap.put(state.connected, slot)
+        for {name, bm} <- state.intents, Intents.has?(intents, name), do: Bitmap.put(bm, slot)
+        put_views(state, slot, member)
+
+        state = %{
+          state
+          | slots: Map.put(state.slots, slot, %{session: session, user_id: user_id, intents: intents}),
+            by_session: Map.put(state.by_session, session, slot)
+        }
+
+        {:ok, guild_create(state, member, intents, opts), state}
+    end
+  end
+
+  @doc "Disconnects a session; a no-op for one that is not connected."
+  @spec unsubscribe(t, pid) :: t
+  def unsubscribe(state, session) do
+    case Map.pop(state.by_session, session) do
+      {nil, _} ->
+        state
+
+      {slot, by_session} ->
+        Fanout.delete(state.table, slot)
+        for bm <- [state.connected | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
+        %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
+    end
+  end
+
+  defp take_slot(%{free: [slot | rest]} = state), do: {slot, %{state | free: rest}}
+  defp take_slot(%{next_slot: n} = state), do: {n, %{state | next_slot: n + 1}}
+
+  defp put_views(state, slot, member) do
+    base = Permissions.base(state.guild, member)
+    view = Permissions.bit(:view_channel)
+
+    for {id, channel} <- state.guild.channels do
+      bm = Map.fetch!(state.views, id)
+      perms = Permissions.apply_overwrites(base, state.guild, member, channel)
+      if Permissions.has?(perms, view), do: Bitmap.put(bm, slot), else: Bitmap.delete(bm, slot)
+    end
+  end
+
+  @doc "Recomputes every connected member's channel views."
+  @spec recompute_views(t) :: t
+  def recompute_views(state) do
+    for {slot, %{user_id: uid}} <- state.slots, do: put_views(state, slot, Map.fetch!(state.guild.members, uid))
+    state
+  end
+
+  defp guild_create(state, member, intents, opts) do
+    g = state.guild
+    large = map_size(g.members) > Keyword.get(opts, :large_threshold, 50)
+    # A large guild sends only the session's own member; the rest come by
+    # Request Guild Members (op 8).
+    members = if large or not Intents.has?(intents, :GUILD_MEMBERS), do: [member], else: Map.values(g.members)
+    Payloads.guild_create(g, members, &user!/1, joined_at: member.joined_at, large: large)
+  end
+
+  defp user!(id) do
+    {:ok, u} = Directory.user(id)
+    u
+  end
+
+  @doc """
+  Creates a message from `author_id` in `channel_id` and dispatches
+  MESSAGE_CREATE to every session allowed to see it. Content goes only to
+  sessions with MESSAGE_CONTENT (and to the author's own sessions).
+  """
+  @spec create_message(t, integer, integer, String.t(), term) :: {:ok, map} | {:error, atom}
+  def create_message(state, channel_id, author_id, content, nonce \\ nil) do
+    with {:ok, channel} <- fetch_channel(state, channel_id),
+         {:ok, member} <- fetch_member(state, author_id),
+         perms = Permissions.in_channel(state.guild, member, channel),
+         :ok <- require(perms, :view_channel, :missing_access),
+         :ok <- require(perms, :send_messages, :missing_permissions) do
+      msg = %{
+        id: Snowflake.next(),
+        channel_id: channel_id,
+        guild_id: state.guild.id,
+        author: user!(author_id),
+        member: member,
+        content: content,
+        nonce: nonce
+      }
+
+      payload = Payloads.message(msg)
+      readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
+      full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
+      for {slot, %{user_id: ^author_id}} <- state.slots, Bitmap.member?(readers, slot), do: Bitmap.put(full, slot)
+      stripped = Bitmap.difference(readers, full)
+      dispatch(state, full, "MESSAGE_CREATE", payload)
+      dispatch(state, stripped, "MESSAGE_CREATE", %{payload | "content" => ""})
+      {:ok, payload}
+    end
+  end
+
+  @doc "The channel object of `channel_id`, if `user_id` may view it."
+  @spec channel_for(t, integer, integer) :: {:ok, map} | {:error, atom}
+  def channel_for(state, channel_id, user_id) do
+    with {:ok, channel} <- fetch_channel(state, channel_id),
+         {:ok, member} <- fetch_member(state, user_id),
+         :ok <- require(Permissions.in_channel(state.guild, member, channel), :view_channel, :missing_access) do
+      {:ok, Payloads.channel(channel, state.guild.id)}
+    end
+  end
+
+  defp fetch_channel(state, id) do
+    case Map.fetch(state.guild.channels, id) do
+      {:ok, c} -> {:ok, c}
+      :error -> {:error, :unknown_channel}
+    end
+  end
+
+  defp fetch_member(state, id) do
+    case Map.fetch(state.guild.members, id) do
+      {:ok, m} -> {:ok, m}
+      :error -> {:error, :missing_access}
+    end
+  end
+
+  defp require(perms, name, error), do: if(Permissions.has?(perms, Permissions.bit(name)), do: :ok, else: error_tuple(error))
+  defp error_tuple(reason), do: {:error, reason}
+
+  @doc """
+  Changes a role's permissions, dispatches GUILD_ROLE_UPDATE to sessions
+  with the GUILDS intent, and recomputes views.
+  """
+  @spec update_role_permissions(t, integer, non_neg_integer) :: {:ok, t} | {:error, :unknown_role}
+  def update_role_permissions(state, role_id, permissions) do
+    case Map.fetch(state.guild.roles, role_id) do
+      :error ->
+        {:error, :unknown_role}
+
+      {:ok, role} ->
+        role = %{role | permissions: permissions}
+        state = put_in(state.guild.roles[role_id], role)
+        recompute_views(state)
+        dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_UPDATE", %{"guild_id" => to_string(state.guild.id), "role" => Payloads.role(role)})
+        {:ok, state}
+    end
+  end
+
+  @doc """
+  Sends GUILD_MEMBERS_CHUNK events to one session: members whose username or
+  nick starts with `query` (up to `limit`, 0 meaning all), or the members
+  with `user_ids`, in chunks of at most 1000.
+  """
+  @spec request_members(t, pid, map) :: :ok
+  def request_members(state, session, req) do
+    {found, not_found} = select_members(state.guild.members, req)
+    chunks = Enum.chunk_every(found, 1000)
+    chunks = if chunks == [], do: [[]], else: chunks
+    count = length(chunks)
+    slot_bm = Bitmap.from_list(List.wrap(state.by_session[session]))
+
+    chunks
+    |> Enum.with_index()
+    |> Enum.each(fn {members, i} ->
+      d = %{
+        "guild_id" => to_string(state.guild.id),
+        "members" => Enum.map(members, &Payloads.member(&1, user!(&1.user_id))),
+        "chunk_index" => i,
+        "chunk_count" => count,
+        "not_found" => if(i == 0, do: Enum.map(not_found, &to_string/1), else: []),
+        "nonce" => req[:nonce]
+      }
+
+      dispatch(state, slot_bm, "GUILD_MEMBERS_CHUNK", d)
+    end)
+  end
+
+  defp select_members(members, %{user_ids: ids}) when is_list(ids) do
+    Enum.reduce(ids, {[], []}, fn id, {found, missing} ->
+      case Map.fetch(members, id) do
+        {:ok, m} -> {[m | found], missing}
+        :error -> {found, [id | missing]}
+      end
+    end)
+    |> then(fn {f, m} -> {Enum.reverse(f), Enum.reverse(m)} end)
+  end
+
+  defp select_members(members, %{query: query, limit: limit}) do
+    matching =
+      members
+      |> Map.values()
+      |> Enum.filter(fn m ->
+        u = user!(m.user_id)
+        String.starts_with?(String.downcase(u.username), String.downcase(query)) or
+          (is_binary(m.nick) and String.starts_with?(String.downcase(m.nick), String.downcase(query)))
+      end)
+      |> Enum.sort_by(& &1.user_id)
+
+    {if(limit > 0, do: Enum.take(matching, limit), else: matching), []}
+  end
+
+  @doc "Encodes `d` once per encoding and delivers it to the sessions in `recipients`."
+  @spec dispatch(t, Bitmap.t(), String.t(), map) :: non_neg_integer
+  def dispatch(state, recipients, t, d) do
+    if Bitmap.size(recipients) == 0 do
+      0
+    else
+      encoded = %{json: JSON.encode(d), etf: ETF.encode(d)}
+      Fanout.send(state.table, recipients, {:gateway_dispatch, t, {:encoded, encoded}})
+    end
+  end
+end
