@@ -117,7 +117,6 @@ defmodule Realtime.Gateway.Payloads do
       "emojis" => [],
       "features" => [],
       "mfa_level" => 0,
-      "application_id" => nil,
       "system_channel_id" => nil,
       "system_channel_flags" => 0,
       "rules_channel_id" => nil,
@@ -156,7 +155,11 @@ defmodule Realtime.Gateway.Payloads do
     }
   end
 
-  @doc "A message object."
+  @doc """
+  A message object. Optional fields that do not apply (thread,
+  message_reference, webhook_id, ...) are left out, as Discord does:
+  libraries test for their presence, not for null.
+  """
   @spec message(map) :: map
   def message(m) do
     %{
@@ -178,18 +181,10 @@ defmodule Realtime.Gateway.Payloads do
       "reactions" => [],
       "nonce" => m.nonce,
       "pinned" => false,
-      "webhook_id" => nil,
       "type" => 0,
-      "activity" => nil,
-      "application" => nil,
-      "application_id" => nil,
       "flags" => 0,
-      "message_reference" => nil,
-      "referenced_message" => nil,
-      "thread" => nil,
       "components" => [],
-      "sticker_items" => [],
-      "position" => nil
+      "sticker_items" => []
     }
   end
 end

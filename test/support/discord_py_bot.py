@@ -1,0 +1,58 @@
+"""End-to-end peer: an unmodified discord.py bot against the gateway.
+
+    python discord_py_bot.py MODE PORT TOKEN CHANNEL_ID
+
+MODE is zlib-stream or zstd-stream: discord.py uses zstd-stream when the
+zstandard package imports, else zlib-stream, so for zlib it is hidden.
+Prints one JSON line with what the bot saw, then exits.
+"""
+import asyncio
+import json
+import sys
+
+mode, port, token, channel_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+if mode == "zlib-stream":
+    sys.modules["zstandard"] = None
+
+import discord  # noqa: E402
+import yarl  # noqa: E402
+from discord.gateway import DiscordWebSocket  # noqa: E402
+from discord.http import Route  # noqa: E402
+
+# Point the library at our REST base and gateway URL; nothing else changes.
+Route.BASE = f"http://127.0.0.1:{port}/api/v10"
+DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{port}/")
+
+intents = discord.Intents.default()
+intents.message_content = True
+intents.members = True
+client = discord.Client(intents=intents)
+seen = {"compression": discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE}
+CONTENT = "hello from discord.py"
+
+
+@client.event
+async def on_ready():
+    seen["user"] = client.user.name
+    seen["guilds"] = sorted(g.name for g in client.guilds)
+    seen["channels"] = sorted(c.name for g in client.guilds for c in g.channels)
+    seen["member_counts"] = sorted(len(g.members) for g in client.guilds)
+    channel = client.get_channel(channel_id)
+    sent = await channel.send(CONTENT)
+    seen["sent_id"] = str(sent.id)
+
+
+@client.event
+async def on_message(message):
+    if message.author.id == client.user.id and message.content == CONTENT:
+        seen["received_id"] = str(message.id)
+        await client.close()
+
+
+async def main():
+    async with client:
+        await asyncio.wait_for(client.start(token), timeout=60)
+
+
+asyncio.run(main())
+print(json.dumps(seen, sort_keys=True))
