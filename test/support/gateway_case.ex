@@ -1,0 +1,34 @@
+defmodule Realtime.Test.GatewayCase do
+  @moduledoc """
+  Gateway tests: each module gets its own listener on a free loopback port.
+  Not async: gateway tests share the seeded guilds and the application env.
+  """
+  use ExUnit.CaseTemplate
+
+  using do
+    quote do
+      alias Realtime.Test.GatewayClient, as: Client
+      @demo "MTAwMDAwMDAwMDAwMDAwMDAwMQ.RTdev0.demo-bot-dev-token-not-a-secret"
+      @limited "MTAwMDAwMDAwMDAwMDAwMDAwMg.RTdev0.limited-bot-dev-token-not-a-secret"
+      @hq 1_100_000_000_000_000_001
+      @side 1_100_000_000_004_194_305
+      @general 1_100_000_000_000_000_101
+      @staff 1_100_000_000_000_000_103
+      @announcements 1_100_000_000_000_000_102
+    end
+  end
+
+  setup_all do
+    ref = :"gateway_test_#{System.unique_integer([:positive])}"
+    {:ok, _} = Supervisor.start_child(Realtime.Supervisor, {Realtime.Gateway.Listener, port: 0, ref: ref})
+    port = Realtime.Gateway.Listener.port(ref)
+    Application.put_env(:realtime, :gateway_url, "ws://127.0.0.1:#{port}")
+
+    on_exit(fn ->
+      Supervisor.terminate_child(Realtime.Supervisor, {:ranch_embedded_sup, ref})
+      Supervisor.delete_child(Realtime.Supervisor, {:ranch_embedded_sup, ref})
+    end)
+
+    {:ok, port: port}
+  end
+end
