@@ -108,7 +108,7 @@ defmodule Realtime.Gateway.Socket do
   defp handle_op(_op, _d, state), do: close(state, :unknown_opcode)
 
   defp identify(%{"token" => token, "properties" => props, "intents" => intents} = d, state)
-       when is_binary(token) and is_map(props) do
+       when is_binary(token) and is_map(props) and is_integer(intents) do
     with {:ok, shard} <- shard(d["shard"]),
          {:ok, threshold} <- large_threshold(d["large_threshold"]),
          {:ok, user} <- auth(token),
