@@ -44,6 +44,57 @@ defmodule Realtime.Guild do
   @spec channel(pid, integer, integer) :: {:ok, map} | {:error, atom}
   def channel(guild, channel_id, user_id), do: GenServer.call(guild, {:channel_for, channel_id, user_id})
 
+  @doc "Edits a message of `user_id` (MESSAGE_UPDATE)."
+  @spec update_message(pid, integer, integer, integer, String.t()) :: {:ok, map} | {:error, atom}
+  def update_message(guild, channel_id, message_id, user_id, content),
+    do: GenServer.call(guild, {:state, :update_message, [channel_id, message_id, user_id, content]})
+
+  @doc "Deletes a message (MESSAGE_DELETE): its author, or a member with MANAGE_MESSAGES."
+  @spec delete_message(pid, integer, integer, integer) :: :ok | {:error, atom}
+  def delete_message(guild, channel_id, message_id, user_id),
+    do: GenServer.call(guild, {:state, :delete_message, [channel_id, message_id, user_id]})
+
+  @doc "Sends TYPING_START for `user_id` in `channel_id`."
+  @spec typing(pid, integer, integer) :: :ok | {:error, atom}
+  def typing(guild, channel_id, user_id), do: GenServer.call(guild, {:typing, channel_id, user_id})
+
+  @doc "Records a member's presence (op 3) and sends PRESENCE_UPDATE."
+  @spec update_presence(pid, integer, map) :: :ok
+  def update_presence(guild, user_id, presence), do: GenServer.cast(guild, {:update_presence, user_id, presence})
+
+  @doc "Creates a channel (CHANNEL_CREATE); `actor_id` needs MANAGE_CHANNELS."
+  @spec create_channel(pid, integer, map) :: {:ok, map} | {:error, atom}
+  def create_channel(guild, actor_id, attrs), do: GenServer.call(guild, {:state, :create_channel, [actor_id, attrs]})
+
+  @doc "Changes a channel (CHANNEL_UPDATE); `actor_id` needs MANAGE_CHANNELS."
+  @spec update_channel(pid, integer, integer, map) :: {:ok, map} | {:error, atom}
+  def update_channel(guild, actor_id, channel_id, attrs),
+    do: GenServer.call(guild, {:state, :update_channel, [actor_id, channel_id, attrs]})
+
+  @doc "Deletes a channel (CHANNEL_DELETE); `actor_id` needs MANAGE_CHANNELS."
+  @spec delete_channel(pid, integer, integer) :: {:ok, map} | {:error, atom}
+  def delete_channel(guild, actor_id, channel_id), do: GenServer.call(guild, {:state, :delete_channel, [actor_id, channel_id]})
+
+  @doc "Creates a role (GUILD_ROLE_CREATE); `actor_id` needs MANAGE_ROLES."
+  @spec create_role(pid, integer, map) :: {:ok, map} | {:error, atom}
+  def create_role(guild, actor_id, attrs), do: GenServer.call(guild, {:state, :create_role, [actor_id, attrs]})
+
+  @doc "Deletes a role (GUILD_ROLE_DELETE); `actor_id` needs MANAGE_ROLES."
+  @spec delete_role(pid, integer, integer) :: :ok | {:error, atom}
+  def delete_role(guild, actor_id, role_id), do: GenServer.call(guild, {:state, :delete_role, [actor_id, role_id]})
+
+  @doc "Adds a member (GUILD_MEMBER_ADD)."
+  @spec add_member(pid, integer) :: {:ok, map} | {:error, atom}
+  def add_member(guild, user_id), do: GenServer.call(guild, {:state, :add_member, [user_id]})
+
+  @doc "Removes a member (GUILD_MEMBER_REMOVE); others need KICK_MEMBERS."
+  @spec remove_member(pid, integer, integer) :: :ok | {:error, atom}
+  def remove_member(guild, actor_id, user_id), do: GenServer.call(guild, {:state, :remove_member, [actor_id, user_id]})
+
+  @doc "Changes a member's nick or roles (GUILD_MEMBER_UPDATE)."
+  @spec update_member(pid, integer, integer, map) :: {:ok, map} | {:error, atom}
+  def update_member(guild, actor_id, user_id, attrs), do: GenServer.call(guild, {:state, :update_member, [actor_id, user_id, attrs]})
+
   @doc "Changes a role's permissions (GUILD_ROLE_UPDATE) and recomputes who sees what."
   @spec update_role_permissions(pid, integer, non_neg_integer) :: :ok | {:error, :unknown_role}
   def update_role_permissions(guild, role_id, permissions),
@@ -72,7 +123,18 @@ defmodule Realtime.Guild do
     do: {:reply, State.channel_for(state, channel_id, user_id), state}
 
   def handle_call({:create_message, channel_id, author_id, content, nonce}, _from, state),
-    do: {:reply, State.create_message(state, channel_id, author_id, content, nonce), state}
+    do: handle_call({:state, :create_message, [channel_id, author_id, content, nonce]}, nil, state)
+
+  def handle_call({:typing, channel_id, user_id}, _from, state), do: {:reply, State.typing(state, channel_id, user_id), state}
+
+  # State functions that return {:ok, state}, {:ok, result, state} or an error.
+  def handle_call({:state, fun, args}, _from, state) do
+    case apply(State, fun, [state | args]) do
+      {:ok, result, state} -> {:reply, {:ok, result}, state}
+      {:ok, %State{} = state} -> {:reply, :ok, state}
+      error -> {:reply, error, state}
+    end
+  end
 
   def handle_call({:update_role_permissions, role_id, perms}, _from, state) do
     case State.update_role_permissions(state, role_id, perms) do
@@ -83,6 +145,9 @@ defmodule Realtime.Guild do
 
   @impl true
   def handle_cast({:unsubscribe, session}, state), do: {:noreply, State.unsubscribe(state, session)}
+
+  def handle_cast({:update_presence, user_id, presence}, state),
+    do: {:noreply, State.update_presence(state, user_id, presence)}
 
   def handle_cast({:request_members, session, request}, state) do
     State.request_members(state, session, request)

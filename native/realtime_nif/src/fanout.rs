@@ -28,6 +28,9 @@ impl rustler::Resource for FanoutResource {}
 const MAX_SLOT: u32 = (1 << 26) - 1;
 /// Time a call may spend resolving slots before yielding to the wrapper.
 const SLICE: Duration = Duration::from_micros(500);
+/// Recipients per call at most, so that handing a shard's list to its
+/// delivery process (a copy the VM cannot interrupt) stays short.
+const MAX_PER_CALL: usize = 8_192;
 
 #[rustler::nif]
 fn fanout_new() -> ResourceArc<FanoutResource> {
@@ -76,14 +79,16 @@ fn fanout_resolve<'a>(
         let started = Instant::now();
         let mut lists: Vec<Vec<LocalPid>> = vec![Vec::new(); shards as usize];
         let mut next = None;
+        let mut found = 0;
         for (n, slot) in bm.iter_from(cursor).enumerate() {
-            if n % 256 == 255 && started.elapsed() > SLICE {
+            if found == MAX_PER_CALL || (n % 256 == 255 && started.elapsed() > SLICE) {
                 next = Some(slot);
                 break;
             }
             // Empty slots are skipped.
             if let Some(Some(pid)) = slots.get(slot as usize) {
                 lists[(slot % shards) as usize].push(*pid);
+                found += 1;
             }
         }
         match next {

@@ -170,7 +170,7 @@ defmodule Realtime.Gateway.Payloads do
       "member" => m.member && Map.delete(member(m.member, m.author), "user"),
       "content" => m.content,
       "timestamp" => Snowflake.timestamp(m.id),
-      "edited_timestamp" => nil,
+      "edited_timestamp" => m[:edited],
       "tts" => false,
       "mention_everyone" => false,
       "mentions" => [],

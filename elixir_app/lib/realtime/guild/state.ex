@@ -18,7 +18,23 @@ defmodule Realtime.Guild.State do
 
   @intent_views [:GUILDS, :GUILD_MEMBERS, :GUILD_PRESENCES, :GUILD_MESSAGES, :MESSAGE_CONTENT, :GUILD_MESSAGE_TYPING]
 
-  defstruct [:guild, :table, :connected, intents: %{}, views: %{}, slots: %{}, by_session: %{}, free: [], next_slot: 0]
+  # Messages kept per guild, for MESSAGE_UPDATE and MESSAGE_DELETE.
+  @kept_messages 5_000
+
+  defstruct [
+    :guild,
+    :table,
+    :connected,
+    intents: %{},
+    views: %{},
+    slots: %{},
+    by_session: %{},
+    free: [],
+    next_slot: 0,
+    messages: %{},
+    message_order: :queue.new(),
+    presences: %{}
+  ]
 
   @type t :: %__MODULE__{}
 
@@ -116,7 +132,7 @@ defmodule Realtime.Guild.State do
   MESSAGE_CREATE to every session allowed to see it. Content goes only to
   sessions with MESSAGE_CONTENT (and to the author's own sessions).
   """
-  @spec create_message(t, integer, integer, String.t(), term) :: {:ok, map} | {:error, atom}
+  @spec create_message(t, integer, integer, String.t(), term) :: {:ok, map, t} | {:error, atom}
   def create_message(state, channel_id, author_id, content, nonce \\ nil) do
     with {:ok, channel} <- fetch_channel(state, channel_id),
          {:ok, member} <- fetch_member(state, author_id),
@@ -140,7 +156,242 @@ defmodule Realtime.Guild.State do
       stripped = Bitmap.difference(readers, full)
       dispatch(state, full, "MESSAGE_CREATE", payload)
       dispatch(state, stripped, "MESSAGE_CREATE", %{payload | "content" => ""})
-      {:ok, payload}
+      {:ok, payload, keep_message(state, msg)}
+    end
+  end
+
+  defp keep_message(state, msg) do
+    order = :queue.in(msg.id, state.message_order)
+    state = %{state | messages: Map.put(state.messages, msg.id, msg), message_order: order}
+
+    if map_size(state.messages) > @kept_messages do
+      {{:value, oldest}, order} = :queue.out(state.message_order)
+      %{state | messages: Map.delete(state.messages, oldest), message_order: order}
+    else
+      state
+    end
+  end
+
+  @doc "Edits a message of `user_id`'s (MESSAGE_UPDATE)."
+  @spec update_message(t, integer, integer, integer, String.t()) :: {:ok, map, t} | {:error, atom}
+  def update_message(state, channel_id, message_id, user_id, content) do
+    with {:ok, msg} <- fetch_message(state, channel_id, message_id),
+         :ok <- if(msg.author.id == user_id, do: :ok, else: {:error, :cannot_edit}) do
+      msg = msg |> Map.put(:content, content) |> Map.put(:edited, DateTime.to_iso8601(DateTime.utc_now()))
+      payload = Payloads.message(msg)
+      readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
+      full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
+      dispatch(state, full, "MESSAGE_UPDATE", payload)
+      dispatch(state, Bitmap.difference(readers, full), "MESSAGE_UPDATE", %{payload | "content" => ""})
+      {:ok, payload, %{state | messages: Map.put(state.messages, message_id, msg)}}
+    end
+  end
+
+  @doc "Deletes a message: its author, or a member with MANAGE_MESSAGES (MESSAGE_DELETE)."
+  @spec delete_message(t, integer, integer, integer) :: {:ok, t} | {:error, atom}
+  def delete_message(state, channel_id, message_id, user_id) do
+    with {:ok, msg} <- fetch_message(state, channel_id, message_id),
+         {:ok, member} <- fetch_member(state, user_id),
+         :ok <- author_or(msg, user_id, Permissions.in_channel(state.guild, member, state.guild.channels[channel_id]), :manage_messages) do
+      d = %{"id" => to_string(message_id), "channel_id" => to_string(channel_id), "guild_id" => to_string(state.guild.id)}
+      dispatch(state, Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES]), "MESSAGE_DELETE", d)
+      {:ok, %{state | messages: Map.delete(state.messages, message_id)}}
+    end
+  end
+
+  defp author_or(%{author: %{id: id}}, id, _perms, _perm), do: :ok
+  defp author_or(_msg, _user, perms, perm), do: require(perms, perm, :missing_permissions)
+
+  defp fetch_message(state, channel_id, message_id) do
+    case Map.fetch(state.messages, message_id) do
+      {:ok, %{channel_id: ^channel_id} = msg} -> {:ok, msg}
+      _ -> {:error, :unknown_message}
+    end
+  end
+
+  @doc "TYPING_START in `channel_id`, to members who see it and asked for typing events."
+  @spec typing(t, integer, integer) :: :ok | {:error, atom}
+  def typing(state, channel_id, user_id) do
+    with {:ok, channel} <- fetch_channel(state, channel_id),
+         {:ok, member} <- fetch_member(state, user_id),
+         :ok <- require(Permissions.in_channel(state.guild, member, channel), :send_messages, :missing_permissions) do
+      d = %{
+        "channel_id" => to_string(channel_id),
+        "guild_id" => to_string(state.guild.id),
+        "user_id" => to_string(user_id),
+        "timestamp" => System.os_time(:second),
+        "member" => Payloads.member(member, user!(user_id))
+      }
+
+      dispatch(state, Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGE_TYPING]), "TYPING_START", d)
+      :ok
+    end
+  end
+
+  @doc "A member's new presence (op 3), as PRESENCE_UPDATE to sessions with GUILD_PRESENCES."
+  @spec update_presence(t, integer, map) :: t
+  def update_presence(state, user_id, presence) do
+    if Map.has_key?(state.guild.members, user_id) do
+      d = Map.merge(presence, %{"user" => %{"id" => to_string(user_id)}, "guild_id" => to_string(state.guild.id)})
+      dispatch(state, state.intents[:GUILD_PRESENCES], "PRESENCE_UPDATE", d)
+      %{state | presences: Map.put(state.presences, user_id, d)}
+    else
+      state
+    end
+  end
+
+  @doc "Creates a channel (CHANNEL_CREATE); needs MANAGE_CHANNELS."
+  @spec create_channel(t, integer, map) :: {:ok, map, t} | {:error, atom}
+  def create_channel(state, user_id, attrs) do
+    with :ok <- guild_permission(state, user_id, :manage_channels) do
+      id = Snowflake.next()
+
+      channel = %{
+        id: id,
+        type: Map.get(attrs, :type, 0),
+        name: attrs.name,
+        position: map_size(state.guild.channels),
+        parent_id: attrs[:parent_id],
+        topic: attrs[:topic],
+        permission_overwrites: Map.get(attrs, :permission_overwrites, [])
+      }
+
+      state = put_in(state.guild.channels[id], channel)
+      state = %{state | views: Map.put(state.views, id, Bitmap.new())}
+      Directory.put_channel(id, state.guild.id)
+      recompute_views(state)
+      payload = Payloads.channel(channel, state.guild.id)
+      dispatch(state, Bitmap.intersection(state.views[id], state.intents[:GUILDS]), "CHANNEL_CREATE", payload)
+      {:ok, payload, state}
+    end
+  end
+
+  @doc """
+  Changes a channel's name, topic or overwrites (CHANNEL_UPDATE, to those
+  who saw it before or see it now); needs MANAGE_CHANNELS.
+  """
+  @spec update_channel(t, integer, integer, map) :: {:ok, map, t} | {:error, atom}
+  def update_channel(state, user_id, channel_id, attrs) do
+    with {:ok, channel} <- fetch_channel(state, channel_id),
+         :ok <- guild_permission(state, user_id, :manage_channels) do
+      before = Bitmap.copy(state.views[channel_id])
+      channel = Map.merge(channel, Map.take(attrs, [:name, :topic, :permission_overwrites]))
+      state = put_in(state.guild.channels[channel_id], channel)
+      recompute_views(state)
+      payload = Payloads.channel(channel, state.guild.id)
+      dispatch(state, Bitmap.intersection(Bitmap.union(before, state.views[channel_id]), state.intents[:GUILDS]), "CHANNEL_UPDATE", payload)
+      {:ok, payload, state}
+    end
+  end
+
+  @doc "Deletes a channel (CHANNEL_DELETE); needs MANAGE_CHANNELS."
+  @spec delete_channel(t, integer, integer) :: {:ok, map, t} | {:error, atom}
+  def delete_channel(state, user_id, channel_id) do
+    with {:ok, channel} <- fetch_channel(state, channel_id),
+         :ok <- guild_permission(state, user_id, :manage_channels) do
+      payload = Payloads.channel(channel, state.guild.id)
+      dispatch(state, Bitmap.intersection(state.views[channel_id], state.intents[:GUILDS]), "CHANNEL_DELETE", payload)
+      {_, guild} = pop_in(state.guild.channels[channel_id])
+      {:ok, payload, %{state | guild: guild, views: Map.delete(state.views, channel_id)}}
+    end
+  end
+
+  @doc "Creates a role (GUILD_ROLE_CREATE); needs MANAGE_ROLES."
+  @spec create_role(t, integer, map) :: {:ok, map, t} | {:error, atom}
+  def create_role(state, user_id, attrs) do
+    with :ok <- guild_permission(state, user_id, :manage_roles) do
+      role = %{
+        id: Snowflake.next(),
+        name: Map.get(attrs, :name, "new role"),
+        permissions: Map.get(attrs, :permissions, 0),
+        position: map_size(state.guild.roles),
+        hoist: Map.get(attrs, :hoist, false),
+        color: Map.get(attrs, :color, 0)
+      }
+
+      state = put_in(state.guild.roles[role.id], role)
+      payload = Payloads.role(role)
+      dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_CREATE", %{"guild_id" => to_string(state.guild.id), "role" => payload})
+      {:ok, payload, state}
+    end
+  end
+
+  @doc "Deletes a role (GUILD_ROLE_DELETE) and recomputes views; needs MANAGE_ROLES."
+  @spec delete_role(t, integer, integer) :: {:ok, t} | {:error, atom}
+  def delete_role(state, user_id, role_id) do
+    with :ok <- guild_permission(state, user_id, :manage_roles),
+         true <- (role_id != state.guild.id and Map.has_key?(state.guild.roles, role_id)) || {:error, :unknown_role} do
+      {_, guild} = pop_in(state.guild.roles[role_id])
+      members = Map.new(guild.members, fn {id, m} -> {id, %{m | roles: List.delete(m.roles, role_id)}} end)
+      state = recompute_views(%{state | guild: %{guild | members: members}})
+      d = %{"guild_id" => to_string(state.guild.id), "role_id" => to_string(role_id)}
+      dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_DELETE", d)
+      {:ok, state}
+    end
+  end
+
+  @doc "Adds a member (GUILD_MEMBER_ADD, to sessions with GUILD_MEMBERS)."
+  @spec add_member(t, integer) :: {:ok, map, t} | {:error, atom}
+  def add_member(state, user_id) do
+    case {Directory.user(user_id), Map.has_key?(state.guild.members, user_id)} do
+      {:error, _} ->
+        {:error, :unknown_user}
+
+      {_, true} ->
+        {:error, :already_member}
+
+      {{:ok, user}, false} ->
+        member = %{user_id: user_id, roles: [], nick: nil, joined_at: DateTime.utc_now() |> DateTime.to_iso8601()}
+        state = put_in(state.guild.members[user_id], member)
+        payload = Map.put(Payloads.member(member, user), "guild_id", to_string(state.guild.id))
+        dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_ADD", payload)
+        {:ok, payload, state}
+    end
+  end
+
+  @doc """
+  Removes a member (GUILD_MEMBER_REMOVE), disconnecting their sessions from
+  this guild; needs KICK_MEMBERS unless they leave themselves.
+  """
+  @spec remove_member(t, integer, integer) :: {:ok, t} | {:error, atom}
+  def remove_member(state, actor_id, user_id) do
+    with :ok <- if(actor_id == user_id, do: :ok, else: guild_permission(state, actor_id, :kick_members)),
+         {:ok, _member} <- fetch_member(state, user_id) do
+      d = %{"guild_id" => to_string(state.guild.id), "user" => Payloads.user(user!(user_id))}
+      dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_REMOVE", d)
+      {_, guild} = pop_in(state.guild.members[user_id])
+      state = %{state | guild: guild}
+      leaving = for {pid, slot} <- state.by_session, state.slots[slot].user_id == user_id, do: pid
+      {:ok, Enum.reduce(leaving, state, &unsubscribe(&2, &1))}
+    end
+  end
+
+  @doc """
+  Changes a member's nick or roles (GUILD_MEMBER_UPDATE) and their views;
+  needs MANAGE_NICKNAMES for a nick and MANAGE_ROLES for roles.
+  """
+  @spec update_member(t, integer, integer, map) :: {:ok, map, t} | {:error, atom}
+  def update_member(state, actor_id, user_id, attrs) do
+    with {:ok, member} <- fetch_member(state, user_id),
+         :ok <- if(Map.has_key?(attrs, :nick), do: guild_permission(state, actor_id, :manage_nicknames), else: :ok),
+         :ok <- if(Map.has_key?(attrs, :roles), do: guild_permission(state, actor_id, :manage_roles), else: :ok),
+         :ok <- known_roles(state, Map.get(attrs, :roles, [])) do
+      member = Map.merge(member, Map.take(attrs, [:nick, :roles]))
+      state = put_in(state.guild.members[user_id], member)
+      for {slot, %{user_id: ^user_id}} <- state.slots, do: put_views(state, slot, member)
+      payload = Map.put(Payloads.member(member, user!(user_id)), "guild_id", to_string(state.guild.id))
+      dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_UPDATE", payload)
+      {:ok, payload, state}
+    end
+  end
+
+  defp known_roles(state, roles) do
+    if Enum.all?(roles, &Map.has_key?(state.guild.roles, &1)), do: :ok, else: {:error, :unknown_role}
+  end
+
+  defp guild_permission(state, user_id, perm) do
+    with {:ok, member} <- fetch_member(state, user_id) do
+      require(Permissions.base(state.guild, member), perm, :missing_permissions)
     end
   end
 
