@@ -169,7 +169,9 @@ defmodule Realtime.Test.GatewayClient do
     ref =
       case method do
         :get -> :gun.get(conn, path, headers)
-        :post -> :gun.post(conn, path, headers, body)
+        :delete -> :gun.delete(conn, path, headers)
+        :post -> :gun.post(conn, path, headers, body || "")
+        :patch -> :gun.patch(conn, path, headers, body || "")
       end
 
     result =

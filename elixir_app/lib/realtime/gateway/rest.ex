@@ -25,7 +25,12 @@ defmodule Realtime.Gateway.Rest do
         :error -> {401, error("401: Unauthorized", 0), req}
       end
 
-    req = :cowboy_req.reply(status, %{"content-type" => "application/json"}, JSON.encode(body), req)
+    req =
+      case body do
+        nil -> :cowboy_req.reply(status, %{}, "", req)
+        body -> :cowboy_req.reply(status, %{"content-type" => "application/json"}, JSON.encode(body), req)
+      end
+
     {:ok, req, opts}
   end
 
@@ -74,9 +79,221 @@ defmodule Realtime.Gateway.Rest do
     end
   end
 
+  defp route("PATCH", ["channels", cid, "messages", mid], user, req) do
+    with {:ok, channel_id} <- snowflake(cid),
+         {:ok, message_id} <- snowflake(mid, :unknown_message),
+         {:ok, body, req} <- read_json(req),
+         {:ok, content, _nonce} <- message_body(body),
+         {:ok, guild} <- guild_of(channel_id),
+         {:ok, message} <- Guild.update_message(guild, channel_id, message_id, user.id, content) do
+      {200, message, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+      {:error, reason, req} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("DELETE", ["channels", cid, "messages", mid], user, req) do
+    with {:ok, channel_id} <- snowflake(cid),
+         {:ok, message_id} <- snowflake(mid, :unknown_message),
+         {:ok, guild} <- guild_of(channel_id),
+         :ok <- Guild.delete_message(guild, channel_id, message_id, user.id) do
+      {204, nil, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("POST", ["channels", cid, "typing"], user, req) do
+    with {:ok, channel_id} <- snowflake(cid),
+         {:ok, guild} <- guild_of(channel_id),
+         :ok <- Guild.typing(guild, channel_id, user.id) do
+      {204, nil, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("POST", ["guilds", gid, "channels"], user, req) do
+    with {:ok, guild} <- guild(gid),
+         {:ok, body, req} <- read_json(req),
+         {:ok, attrs} <- channel_attrs(body, true),
+         {:ok, channel} <- Guild.create_channel(guild, user.id, attrs) do
+      {201, channel, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+      {:error, reason, req} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("PATCH", ["channels", cid], user, req) do
+    with {:ok, channel_id} <- snowflake(cid),
+         {:ok, guild} <- guild_of(channel_id),
+         {:ok, body, req} <- read_json(req),
+         {:ok, attrs} <- channel_attrs(body, false),
+         {:ok, channel} <- Guild.update_channel(guild, user.id, channel_id, attrs) do
+      {200, channel, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+      {:error, reason, req} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("DELETE", ["channels", cid], user, req) do
+    with {:ok, channel_id} <- snowflake(cid),
+         {:ok, guild} <- guild_of(channel_id),
+         {:ok, channel} <- Guild.delete_channel(guild, user.id, channel_id) do
+      {200, channel, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("POST", ["guilds", gid, "roles"], user, req) do
+    with {:ok, guild} <- guild(gid),
+         {:ok, body, req} <- read_json(req),
+         {:ok, attrs} <- role_attrs(body),
+         {:ok, role} <- Guild.create_role(guild, user.id, attrs) do
+      {200, role, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+      {:error, reason, req} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("DELETE", ["guilds", gid, "roles", rid], user, req) do
+    with {:ok, guild} <- guild(gid),
+         {:ok, role_id} <- snowflake(rid, :unknown_role),
+         :ok <- Guild.delete_role(guild, user.id, role_id) do
+      {204, nil, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("PATCH", ["guilds", gid, "members", uid], user, req) do
+    with {:ok, guild} <- guild(gid),
+         {:ok, user_id} <- snowflake(uid, :unknown_member),
+         {:ok, body, req} <- read_json(req),
+         {:ok, attrs} <- member_attrs(body),
+         {:ok, member} <- Guild.update_member(guild, user.id, user_id, attrs) do
+      {200, member, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+      {:error, reason, req} -> error_reply(reason, req)
+    end
+  end
+
+  defp route("DELETE", ["guilds", gid, "members", uid], user, req) do
+    with {:ok, guild} <- guild(gid),
+         {:ok, user_id} <- snowflake(uid, :unknown_member),
+         :ok <- Guild.remove_member(guild, user.id, user_id) do
+      {204, nil, req}
+    else
+      {:error, reason} -> error_reply(reason, req)
+    end
+  end
+
   defp route(_method, _path, _user, req), do: {404, error("404: Not Found", 0), req}
 
+  defp guild(gid) do
+    with {:ok, id} <- snowflake(gid, :unknown_guild),
+         {:ok, pid} <- Placement.lookup(id) do
+      {:ok, pid}
+    else
+      _ -> {:error, :unknown_guild}
+    end
+  end
+
+  defp channel_attrs(body, creating?) do
+    name = body["name"]
+
+    cond do
+      creating? and not (is_binary(name) and byte_size(name) in 1..100) ->
+        {:error, {:invalid_form, "name", "Must be between 1 and 100 in length."}}
+
+      not creating? and name != nil and not (is_binary(name) and byte_size(name) in 1..100) ->
+        {:error, {:invalid_form, "name", "Must be between 1 and 100 in length."}}
+
+      body["type"] not in [nil, 0, 2, 4] ->
+        {:error, {:invalid_form, "type", "Value is not a valid channel type."}}
+
+      true ->
+        with {:ok, overwrites} <- overwrites(body["permission_overwrites"]) do
+          attrs =
+            %{name: name, topic: body["topic"], type: body["type"], permission_overwrites: overwrites}
+            |> Enum.reject(fn {_, v} -> is_nil(v) end)
+            |> Map.new()
+
+          {:ok, attrs}
+        end
+    end
+  end
+
+  defp overwrites(nil), do: {:ok, nil}
+
+  defp overwrites(list) when is_list(list) do
+    Enum.reduce_while(list, {:ok, []}, fn
+      %{"id" => id, "type" => type} = o, {:ok, acc} when type in [0, 1] ->
+        with {id, ""} <- Integer.parse(to_string(id)),
+             {allow, ""} <- Integer.parse(to_string(o["allow"] || "0")),
+             {deny, ""} <- Integer.parse(to_string(o["deny"] || "0")) do
+          {:cont, {:ok, acc ++ [%{id: id, type: type, allow: allow, deny: deny}]}}
+        else
+          _ -> {:halt, {:error, {:invalid_form, "permission_overwrites", "Invalid overwrite."}}}
+        end
+
+      _, _ ->
+        {:halt, {:error, {:invalid_form, "permission_overwrites", "Invalid overwrite."}}}
+    end)
+  end
+
+  defp overwrites(_), do: {:error, {:invalid_form, "permission_overwrites", "Must be a list."}}
+
+  defp role_attrs(body) do
+    with {:ok, perms} <- bitfield(body["permissions"]) do
+      attrs = %{name: body["name"], permissions: perms, hoist: body["hoist"], color: body["color"]}
+      {:ok, attrs |> Enum.reject(fn {_, v} -> is_nil(v) end) |> Map.new()}
+    end
+  end
+
+  defp bitfield(nil), do: {:ok, nil}
+
+  defp bitfield(v) do
+    case Integer.parse(to_string(v)) do
+      {n, ""} when n >= 0 -> {:ok, n}
+      _ -> {:error, {:invalid_form, "permissions", "Invalid permissions."}}
+    end
+  end
+
+  defp member_attrs(body) do
+    with {:ok, roles} <- role_ids(Map.get(body, "roles", :absent)) do
+      attrs = if Map.has_key?(body, "nick"), do: %{nick: body["nick"]}, else: %{}
+      attrs = if roles == :absent, do: attrs, else: Map.put(attrs, :roles, roles)
+
+      case attrs do
+        %{nick: nick} when not is_nil(nick) and not is_binary(nick) -> {:error, {:invalid_form, "nick", "Must be a string."}}
+        attrs -> {:ok, attrs}
+      end
+    end
+  end
+
+  defp role_ids(:absent), do: {:ok, :absent}
+
+  defp role_ids(ids) when is_list(ids) do
+    parsed = Enum.map(ids, &Integer.parse(to_string(&1)))
+    if Enum.all?(parsed, &match?({_, ""}, &1)), do: {:ok, Enum.map(parsed, &elem(&1, 0))}, else: {:error, {:invalid_form, "roles", "Invalid role ids."}}
+  end
+
+  defp role_ids(_), do: {:error, {:invalid_form, "roles", "Must be a list."}}
+
   defp error_reply(:unknown_channel, req), do: {404, error("Unknown Channel", 10_003), req}
+  defp error_reply(:unknown_guild, req), do: {404, error("Unknown Guild", 10_004), req}
+  defp error_reply(:unknown_member, req), do: {404, error("Unknown Member", 10_007), req}
+  defp error_reply(:unknown_message, req), do: {404, error("Unknown Message", 10_008), req}
+  defp error_reply(:unknown_role, req), do: {404, error("Unknown Role", 10_011), req}
+  defp error_reply(:unknown_user, req), do: {404, error("Unknown User", 10_013), req}
+  defp error_reply(:cannot_edit, req), do: {403, error("Cannot edit a message authored by another user", 50_005), req}
   defp error_reply(:missing_access, req), do: {403, error("Missing Access", 50_001), req}
   defp error_reply(:missing_permissions, req), do: {403, error("Missing Permissions", 50_013), req}
   defp error_reply(:empty_message, req), do: {400, error("Cannot send an empty message", 50_006), req}
@@ -94,10 +311,10 @@ defmodule Realtime.Gateway.Rest do
     }
   end
 
-  defp snowflake(s) do
+  defp snowflake(s, error \\ :unknown_channel) do
     case Integer.parse(s) do
       {n, ""} when n > 0 -> {:ok, n}
-      _ -> {:error, :unknown_channel}
+      _ -> {:error, error}
     end
   end
 

@@ -58,6 +58,10 @@ defmodule Realtime.Gateway.Session do
   @spec request_members(pid, integer, map) :: :ok | {:error, :unknown_guild}
   def request_members(session, guild_id, request), do: GenServer.call(session, {:request_members, guild_id, request})
 
+  @doc "Publishes this session's presence (op 3) to its guilds."
+  @spec update_presence(pid, map) :: :ok
+  def update_presence(session, presence), do: GenServer.cast(session, {:update_presence, presence})
+
   @impl true
   def init({id, socket, opts}) do
     user = Keyword.fetch!(opts, :user)
@@ -139,6 +143,11 @@ defmodule Realtime.Gateway.Session do
 
   @impl true
   def handle_cast(:close, state), do: {:stop, :normal, state}
+
+  def handle_cast({:update_presence, presence}, state) do
+    for {_, pid} <- state.guilds, do: Guild.update_presence(pid, state.user.id, presence)
+    {:noreply, state}
+  end
 
   @impl true
   def handle_info({:gateway_dispatch, t, payload}, state), do: {:noreply, emit(state, t, payload)}

@@ -99,9 +99,17 @@ defmodule Realtime.Gateway.Socket do
     end
   end
 
-  # Presence, voice state and lazy-member-list subscriptions are accepted
-  # and not acted on yet.
-  defp handle_op(op, _d, state) when op in [:presence_update, :voice_state_update, :guild_subscriptions, :guild_subscriptions_bulk],
+  defp handle_op(:presence_update, %{"status" => status} = d, state) when status in ["online", "idle", "dnd", "invisible", "offline"] do
+    activities = if is_list(d["activities"]), do: d["activities"], else: []
+    Session.update_presence(state.session, %{"status" => status, "activities" => activities, "client_status" => %{"desktop" => status}})
+    {:ok, state}
+  end
+
+  defp handle_op(:presence_update, _d, state), do: close(state, :decode_error)
+
+  # Voice state and lazy-member-list subscriptions are accepted and not
+  # acted on yet.
+  defp handle_op(op, _d, state) when op in [:voice_state_update, :guild_subscriptions, :guild_subscriptions_bulk],
     do: {:ok, state}
 
   # Opcodes only the server sends.

@@ -92,6 +92,9 @@ defmodule Realtime.Guild.State do
     end
   end
 
+  defp put_guild(state, key, id, value), do: %{state | guild: Map.update!(state.guild, key, &Map.put(&1, id, value))}
+  defp delete_guild(state, key, id), do: %{state | guild: Map.update!(state.guild, key, &Map.delete(&1, id))}
+
   defp take_slot(%{free: [slot | rest]} = state), do: {slot, %{state | free: rest}}
   defp take_slot(%{next_slot: n} = state), do: {n, %{state | next_slot: n + 1}}
 
@@ -256,7 +259,7 @@ defmodule Realtime.Guild.State do
         permission_overwrites: Map.get(attrs, :permission_overwrites, [])
       }
 
-      state = put_in(state.guild.channels[id], channel)
+      state = put_guild(state, :channels, id, channel)
       state = %{state | views: Map.put(state.views, id, Bitmap.new())}
       Directory.put_channel(id, state.guild.id)
       recompute_views(state)
@@ -276,7 +279,7 @@ defmodule Realtime.Guild.State do
          :ok <- guild_permission(state, user_id, :manage_channels) do
       before = Bitmap.copy(state.views[channel_id])
       channel = Map.merge(channel, Map.take(attrs, [:name, :topic, :permission_overwrites]))
-      state = put_in(state.guild.channels[channel_id], channel)
+      state = put_guild(state, :channels, channel_id, channel)
       recompute_views(state)
       payload = Payloads.channel(channel, state.guild.id)
       dispatch(state, Bitmap.intersection(Bitmap.union(before, state.views[channel_id]), state.intents[:GUILDS]), "CHANNEL_UPDATE", payload)
@@ -291,8 +294,8 @@ defmodule Realtime.Guild.State do
          :ok <- guild_permission(state, user_id, :manage_channels) do
       payload = Payloads.channel(channel, state.guild.id)
       dispatch(state, Bitmap.intersection(state.views[channel_id], state.intents[:GUILDS]), "CHANNEL_DELETE", payload)
-      {_, guild} = pop_in(state.guild.channels[channel_id])
-      {:ok, payload, %{state | guild: guild, views: Map.delete(state.views, channel_id)}}
+      state = delete_guild(state, :channels, channel_id)
+      {:ok, payload, %{state | views: Map.delete(state.views, channel_id)}}
     end
   end
 
@@ -309,7 +312,7 @@ defmodule Realtime.Guild.State do
         color: Map.get(attrs, :color, 0)
       }
 
-      state = put_in(state.guild.roles[role.id], role)
+      state = put_guild(state, :roles, role.id, role)
       payload = Payloads.role(role)
       dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_CREATE", %{"guild_id" => to_string(state.guild.id), "role" => payload})
       {:ok, payload, state}
@@ -321,9 +324,9 @@ defmodule Realtime.Guild.State do
   def delete_role(state, user_id, role_id) do
     with :ok <- guild_permission(state, user_id, :manage_roles),
          true <- (role_id != state.guild.id and Map.has_key?(state.guild.roles, role_id)) || {:error, :unknown_role} do
-      {_, guild} = pop_in(state.guild.roles[role_id])
-      members = Map.new(guild.members, fn {id, m} -> {id, %{m | roles: List.delete(m.roles, role_id)}} end)
-      state = recompute_views(%{state | guild: %{guild | members: members}})
+      state = delete_guild(state, :roles, role_id)
+      members = Map.new(state.guild.members, fn {id, m} -> {id, %{m | roles: List.delete(m.roles, role_id)}} end)
+      state = recompute_views(%{state | guild: %{state.guild | members: members}})
       d = %{"guild_id" => to_string(state.guild.id), "role_id" => to_string(role_id)}
       dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_DELETE", d)
       {:ok, state}
@@ -342,7 +345,7 @@ defmodule Realtime.Guild.State do
 
       {{:ok, user}, false} ->
         member = %{user_id: user_id, roles: [], nick: nil, joined_at: DateTime.utc_now() |> DateTime.to_iso8601()}
-        state = put_in(state.guild.members[user_id], member)
+        state = put_guild(state, :members, user_id, member)
         payload = Map.put(Payloads.member(member, user), "guild_id", to_string(state.guild.id))
         dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_ADD", payload)
         {:ok, payload, state}
@@ -355,12 +358,11 @@ defmodule Realtime.Guild.State do
   """
   @spec remove_member(t, integer, integer) :: {:ok, t} | {:error, atom}
   def remove_member(state, actor_id, user_id) do
-    with :ok <- if(actor_id == user_id, do: :ok, else: guild_permission(state, actor_id, :kick_members)),
-         {:ok, _member} <- fetch_member(state, user_id) do
+    with {:ok, _member} <- fetch_target(state, user_id),
+         :ok <- if(actor_id == user_id, do: :ok, else: guild_permission(state, actor_id, :kick_members)) do
       d = %{"guild_id" => to_string(state.guild.id), "user" => Payloads.user(user!(user_id))}
       dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_REMOVE", d)
-      {_, guild} = pop_in(state.guild.members[user_id])
-      state = %{state | guild: guild}
+      state = delete_guild(state, :members, user_id)
       leaving = for {pid, slot} <- state.by_session, state.slots[slot].user_id == user_id, do: pid
       {:ok, Enum.reduce(leaving, state, &unsubscribe(&2, &1))}
     end
@@ -372,16 +374,24 @@ defmodule Realtime.Guild.State do
   """
   @spec update_member(t, integer, integer, map) :: {:ok, map, t} | {:error, atom}
   def update_member(state, actor_id, user_id, attrs) do
-    with {:ok, member} <- fetch_member(state, user_id),
+    with {:ok, member} <- fetch_target(state, user_id),
          :ok <- if(Map.has_key?(attrs, :nick), do: guild_permission(state, actor_id, :manage_nicknames), else: :ok),
          :ok <- if(Map.has_key?(attrs, :roles), do: guild_permission(state, actor_id, :manage_roles), else: :ok),
          :ok <- known_roles(state, Map.get(attrs, :roles, [])) do
       member = Map.merge(member, Map.take(attrs, [:nick, :roles]))
-      state = put_in(state.guild.members[user_id], member)
+      state = put_guild(state, :members, user_id, member)
       for {slot, %{user_id: ^user_id}} <- state.slots, do: put_views(state, slot, member)
       payload = Map.put(Payloads.member(member, user!(user_id)), "guild_id", to_string(state.guild.id))
       dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_UPDATE", payload)
       {:ok, payload, state}
+    end
+  end
+
+  # The member an action is about, as opposed to the one acting.
+  defp fetch_target(state, user_id) do
+    case Map.fetch(state.guild.members, user_id) do
+      {:ok, m} -> {:ok, m}
+      :error -> {:error, :unknown_member}
     end
   end
 
@@ -434,7 +444,7 @@ defmodule Realtime.Guild.State do
 
       {:ok, role} ->
         role = %{role | permissions: permissions}
-        state = put_in(state.guild.roles[role_id], role)
+        state = put_guild(state, :roles, role_id, role)
         recompute_views(state)
         dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_UPDATE", %{"guild_id" => to_string(state.guild.id), "role" => Payloads.role(role)})
         {:ok, state}
