@@ -29,6 +29,6 @@ defmodule Realtime.Test.GatewayCase do
       Supervisor.delete_child(Realtime.Supervisor, {:ranch_embedded_sup, ref})
     end)
 
-    {:ok, port: port}
+    {:ok, port: port, listener: ref}
   end
 end

@@ -16,6 +16,9 @@ defmodule Realtime.Gateway.Session do
   alias Realtime.Guild.Placement
 
   @registry Realtime.Gateway.SessionRegistry
+  # A guild that went down is looked up again this often, this many times.
+  @rejoin_every 100
+  @rejoin_attempts 100
 
   defstruct [:id, :user, :intents, :shard, :large_threshold, :socket, :socket_ref, :expiry, seq: 0, buffer: nil, guilds: %{}]
 
@@ -159,7 +162,31 @@ defmodule Realtime.Gateway.Session do
   end
 
   def handle_info({:DOWN, _, :process, pid, _}, state) do
-    {:noreply, %{state | guilds: Map.reject(state.guilds, fn {_, p} -> p == pid end)}}
+    # A guild went away (crashed, or moved): tell the client it is
+    # unavailable, as Discord does during an outage, and rejoin it when it
+    # is back.
+    case Enum.find(state.guilds, fn {_, p} -> p == pid end) do
+      nil ->
+        {:noreply, state}
+
+      {guild_id, _} ->
+        state = %{state | guilds: Map.delete(state.guilds, guild_id)}
+        d = %{"id" => to_string(guild_id), "unavailable" => true}
+        state = if Intents.has?(state.intents, :GUILDS), do: emit(state, "GUILD_DELETE", {:term, d}), else: state
+        send(self(), {:rejoin, guild_id, @rejoin_attempts})
+        {:noreply, state}
+    end
+  end
+
+  def handle_info({:rejoin, _guild_id, 0}, state), do: {:noreply, state}
+
+  def handle_info({:rejoin, guild_id, attempts}, state) do
+    state = join_guild(guild_id, state)
+
+    unless Map.has_key?(state.guilds, guild_id),
+      do: Process.send_after(self(), {:rejoin, guild_id, attempts - 1}, @rejoin_every)
+
+    {:noreply, state}
   end
 
   def handle_info(:expire, %{socket: nil} = state), do: {:stop, :normal, state}

@@ -198,6 +198,14 @@ defmodule Realtime.Gateway.Socket do
   def websocket_info({:gateway_dispatch, seq, t, payload}, state),
     do: reply(state, [Protocol.dispatch(state.encoding, seq, t, payload)])
 
+  # Reconnect (op 7): the client should reconnect and resume. The close
+  # (4000) keeps the session resumable.
+  def websocket_info(:gateway_reconnect, state) do
+    {frames, state} = reply(state, [Protocol.encode(state.encoding, :reconnect, nil)])
+    {closing, state} = close(state, :unknown_error)
+    {frames ++ closing, state}
+  end
+
   def websocket_info(:heartbeat_check, %{heartbeat_seen: false} = state), do: close(state, :session_timed_out)
 
   def websocket_info(:heartbeat_check, state) do
