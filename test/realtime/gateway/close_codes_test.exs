@@ -99,6 +99,28 @@ defmodule Realtime.Gateway.CloseCodesTest do
     assert closes_with(c, 4014)
   end
 
+  test "4007 resuming with a sequence ahead of the session's", %{port: port} do
+    c = Client.connect(port)
+    session = Client.identify(c, @demo)["d"]["session_id"]
+    for _ <- 1..2, do: Client.await_dispatch(c, "GUILD_CREATE")
+    Client.close(c, :drop)
+    c2 = hello(port)
+    Client.send_frame(c2, 6, %{"token" => @demo, "session_id" => session, "seq" => 1_000})
+    assert closes_with(c2, 4007)
+  end
+
+  test "4011 when a shard would hold too many guilds", %{port: port} do
+    Application.put_env(:realtime, :max_guilds_per_shard, 1)
+    on_exit(fn -> Application.delete_env(:realtime, :max_guilds_per_shard) end)
+    c = hello(port)
+    identify(c, %{})
+    assert closes_with(c, 4011)
+    # Split over two shards, each holds one guild.
+    c = hello(port)
+    identify(c, %{"shard" => [0, 2]})
+    assert Client.await_dispatch(c, "READY")
+  end
+
   test "the gateway stays up for others while bad clients are closed", %{port: port} do
     good = Client.connect(port)
     Client.identify(good, @demo)

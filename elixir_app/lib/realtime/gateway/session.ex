@@ -41,9 +41,10 @@ defmodule Realtime.Gateway.Session do
   Attaches a new connection to session `id` (op 6 Resume): replays what
   came after `seq`, then RESUMED. `{:error, :invalid}` when the session is
   unknown, belongs to another token, or the replay buffer no longer has what
-  was missed.
+  was missed; `{:error, :invalid_seq}` when `seq` is ahead of the last
+  dispatch sent.
   """
-  @spec resume(String.t(), pid, integer, map) :: :ok | {:error, :invalid}
+  @spec resume(String.t(), pid, integer, map) :: :ok | {:error, :invalid | :invalid_seq}
   def resume(id, socket, seq, user) do
     case Registry.lookup(@registry, id) do
       [{pid, _}] -> GenServer.call(pid, {:resume, socket, seq, user.id})
@@ -122,6 +123,9 @@ defmodule Realtime.Gateway.Session do
   end
 
   @impl true
+  def handle_call({:resume, _socket, seq, user_id}, _from, %{user: %{id: user_id}} = state) when seq > state.seq,
+    do: {:reply, {:error, :invalid_seq}, state}
+
   def handle_call({:resume, socket, seq, user_id}, _from, %{user: %{id: user_id}} = state) do
     case ReplayBuffer.since(state.buffer, seq, state.seq) do
       {:ok, missed} ->

@@ -120,7 +120,8 @@ defmodule Realtime.Gateway.Socket do
     with {:ok, shard} <- shard(d["shard"]),
          {:ok, threshold} <- large_threshold(d["large_threshold"]),
          {:ok, user} <- auth(token),
-         :ok <- intents(intents, user) do
+         :ok <- intents(intents, user),
+         :ok <- sharding_required(user, shard) do
       {:ok, session, id} = Session.start(self(), user: user, intents: intents, shard: shard, large_threshold: threshold)
       Process.monitor(session)
       {:ok, %{state | session: session, session_id: id, user: user}}
@@ -135,6 +136,13 @@ defmodule Realtime.Gateway.Socket do
   defp shard([id, n]) when is_integer(id) and is_integer(n) and n >= 1 and id >= 0 and id < n, do: {:ok, {id, n}}
   defp shard([id, n]) when is_integer(id) and is_integer(n), do: {:close, :invalid_shard}
   defp shard(_), do: {:close, :decode_error}
+
+  # Like Discord, too many guilds on one shard must be split (4011).
+  defp sharding_required(user, {id, n}) do
+    limit = Application.get_env(:realtime, :max_guilds_per_shard, 2_500)
+    guilds = user.id |> Directory.guilds_of() |> Enum.count(&(rem(Bitwise.bsr(&1, 22), n) == id))
+    if guilds > limit, do: {:close, :sharding_required}, else: :ok
+  end
 
   defp large_threshold(nil), do: {:ok, 50}
   defp large_threshold(n) when is_integer(n) and n in 50..250, do: {:ok, n}
@@ -164,6 +172,7 @@ defmodule Realtime.Gateway.Socket do
       {:ok, %{state | session: session, session_id: id, user: user}}
     else
       {:close, reason} -> close(state, reason)
+      {:error, :invalid_seq} -> close(state, :invalid_seq)
       _ -> reply(state, [Protocol.encode(state.encoding, :invalid_session, false)])
     end
   end
