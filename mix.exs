@@ -19,7 +19,6 @@ defmodule Realtime.MixProject do
       compilers: Mix.compilers() ++ [:native],
       start_permanent: Mix.env() == :prod,
       deps: [],
-      aliases: [test: ["compile", "test"]],
       # Gun is a test-only client.
       xref: [exclude: [:gun]]
     ]

@@ -95,7 +95,11 @@ defmodule Realtime.Gateway.Payloads do
     }
   end
 
-  @doc "The guild object of GUILD_CREATE, for a session of `intents` (see `Realtime.Gateway.Intents`)."
+  @doc """
+  The guild object of GUILD_CREATE with the given `members`; `user_of`
+  finds a member's user, and `opts` carries the session's `:joined_at` and
+  whether the guild is `:large`.
+  """
   @spec guild_create(map, [map], (integer -> map), keyword) :: map
   def guild_create(g, members, user_of, opts) do
     %{

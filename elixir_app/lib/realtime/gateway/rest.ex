@@ -19,10 +19,19 @@ defmodule Realtime.Gateway.Rest do
     path = :cowboy_req.path_info(req) || []
     method = :cowboy_req.method(req)
 
+    # Routes answer {status, body, req}, or the first error of their
+    # `with` chain, mapped to Discord's error here.
     {status, body, req} =
       case authenticate(req) do
-        {:ok, user} -> route(method, path, user, req)
-        :error -> {401, error("401: Unauthorized", 0), req}
+        {:ok, user} ->
+          case route(method, path, user, req) do
+            {:error, reason, req} -> error_reply(reason, req)
+            {:error, reason} -> error_reply(reason, req)
+            reply -> reply
+          end
+
+        :error ->
+          {401, error("401: Unauthorized", 0), req}
       end
 
     req =
@@ -61,8 +70,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, guild} <- guild_of(channel_id),
          {:ok, channel} <- Guild.channel(guild, channel_id, user.id) do
       {200, channel, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
     end
   end
 
@@ -73,9 +80,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, guild} <- guild_of(channel_id),
          {:ok, message} <- Guild.create_message(guild, channel_id, user.id, content, nonce) do
       {200, message, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
-      {:error, reason, req} -> error_reply(reason, req)
     end
   end
 
@@ -87,9 +91,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, guild} <- guild_of(channel_id),
          {:ok, message} <- Guild.update_message(guild, channel_id, message_id, user.id, content) do
       {200, message, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
-      {:error, reason, req} -> error_reply(reason, req)
     end
   end
 
@@ -99,8 +100,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, guild} <- guild_of(channel_id),
          :ok <- Guild.delete_message(guild, channel_id, message_id, user.id) do
       {204, nil, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
     end
   end
 
@@ -109,8 +108,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, guild} <- guild_of(channel_id),
          :ok <- Guild.typing(guild, channel_id, user.id) do
       {204, nil, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
     end
   end
 
@@ -120,9 +117,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, attrs} <- channel_attrs(body, true),
          {:ok, channel} <- Guild.create_channel(guild, user.id, attrs) do
       {201, channel, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
-      {:error, reason, req} -> error_reply(reason, req)
     end
   end
 
@@ -133,9 +127,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, attrs} <- channel_attrs(body, false),
          {:ok, channel} <- Guild.update_channel(guild, user.id, channel_id, attrs) do
       {200, channel, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
-      {:error, reason, req} -> error_reply(reason, req)
     end
   end
 
@@ -144,8 +135,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, guild} <- guild_of(channel_id),
          {:ok, channel} <- Guild.delete_channel(guild, user.id, channel_id) do
       {200, channel, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
     end
   end
 
@@ -155,9 +144,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, attrs} <- role_attrs(body),
          {:ok, role} <- Guild.create_role(guild, user.id, attrs) do
       {200, role, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
-      {:error, reason, req} -> error_reply(reason, req)
     end
   end
 
@@ -166,8 +152,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, role_id} <- snowflake(rid, :unknown_role),
          :ok <- Guild.delete_role(guild, user.id, role_id) do
       {204, nil, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
     end
   end
 
@@ -178,9 +162,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, attrs} <- member_attrs(body),
          {:ok, member} <- Guild.update_member(guild, user.id, user_id, attrs) do
       {200, member, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
-      {:error, reason, req} -> error_reply(reason, req)
     end
   end
 
@@ -189,8 +170,6 @@ defmodule Realtime.Gateway.Rest do
          {:ok, user_id} <- snowflake(uid, :unknown_member),
          :ok <- Guild.remove_member(guild, user.id, user_id) do
       {204, nil, req}
-    else
-      {:error, reason} -> error_reply(reason, req)
     end
   end
 
