@@ -100,6 +100,10 @@ defmodule Realtime.Guild do
   def update_role_permissions(guild, role_id, permissions),
     do: GenServer.call(guild, {:update_role_permissions, role_id, permissions})
 
+  @doc "Applies lazy member list subscriptions (op 14) of `session`: `%{channel_id => [[start, end]]}`."
+  @spec subscribe_lists(pid, pid, map) :: :ok
+  def subscribe_lists(guild, session, channels), do: GenServer.cast(guild, {:subscribe_lists, session, channels})
+
   @doc "Answers a Request Guild Members (op 8) from `session` with GUILD_MEMBERS_CHUNK events."
   @spec request_members(pid, pid, map) :: :ok
   def request_members(guild, session, request), do: GenServer.cast(guild, {:request_members, session, request})
@@ -145,6 +149,9 @@ defmodule Realtime.Guild do
 
   @impl true
   def handle_cast({:unsubscribe, session}, state), do: {:noreply, State.unsubscribe(state, session)}
+
+  def handle_cast({:subscribe_lists, session, channels}, state),
+    do: {:noreply, State.subscribe_lists(state, session, channels)}
 
   def handle_cast({:update_presence, user_id, presence}, state),
     do: {:noreply, State.update_presence(state, user_id, presence)}

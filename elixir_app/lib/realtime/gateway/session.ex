@@ -62,6 +62,10 @@ defmodule Realtime.Gateway.Session do
   @spec request_members(pid, integer, map) :: :ok | {:error, :unknown_guild}
   def request_members(session, guild_id, request), do: GenServer.call(session, {:request_members, guild_id, request})
 
+  @doc "Lazy member list subscriptions (op 14) in guild `guild_id`."
+  @spec subscribe_lists(pid, integer, map) :: :ok
+  def subscribe_lists(session, guild_id, channels), do: GenServer.cast(session, {:subscribe_lists, guild_id, channels})
+
   @doc "Publishes this session's presence (op 3) to its guilds."
   @spec update_presence(pid, map) :: :ok
   def update_presence(session, presence), do: GenServer.cast(session, {:update_presence, presence})
@@ -150,6 +154,11 @@ defmodule Realtime.Gateway.Session do
 
   @impl true
   def handle_cast(:close, state), do: {:stop, :normal, state}
+
+  def handle_cast({:subscribe_lists, guild_id, channels}, state) do
+    if pid = state.guilds[guild_id], do: Guild.subscribe_lists(pid, self(), channels)
+    {:noreply, state}
+  end
 
   def handle_cast({:update_presence, presence}, state) do
     for {_, pid} <- state.guilds, do: Guild.update_presence(pid, state.user.id, presence)

@@ -107,10 +107,20 @@ defmodule Realtime.Gateway.Socket do
 
   defp handle_op(:presence_update, _d, state), do: close(state, :decode_error)
 
-  # Voice state and lazy-member-list subscriptions are accepted and not
-  # acted on yet.
-  defp handle_op(op, _d, state) when op in [:voice_state_update, :guild_subscriptions, :guild_subscriptions_bulk],
-    do: {:ok, state}
+  defp handle_op(:guild_subscriptions, d, state) do
+    subscribe_lists(state, [d])
+    {:ok, state}
+  end
+
+  defp handle_op(:guild_subscriptions_bulk, %{"subscriptions" => subs}, state) when is_map(subs) do
+    subscribe_lists(state, for({gid, sub} <- subs, is_map(sub), do: Map.put(sub, "guild_id", gid)))
+    {:ok, state}
+  end
+
+  defp handle_op(:guild_subscriptions_bulk, _d, state), do: close(state, :decode_error)
+
+  # Voice state updates are accepted and not acted on yet.
+  defp handle_op(:voice_state_update, _d, state), do: {:ok, state}
 
   # Opcodes only the server sends.
   defp handle_op(_op, _d, state), do: close(state, :unknown_opcode)
@@ -178,6 +188,16 @@ defmodule Realtime.Gateway.Socket do
   end
 
   defp resume(_d, state), do: close(state, :decode_error)
+
+  # Malformed parts of a subscription are ignored, as Discord does.
+  defp subscribe_lists(state, subs) do
+    for %{"guild_id" => gid, "channels" => channels} <- subs,
+        is_map(channels),
+        [guild_id] <- [parse_id(gid)] do
+      parsed = for {cid, ranges} <- channels, [channel_id] <- [parse_id(cid)], into: %{}, do: {channel_id, ranges}
+      Session.subscribe_lists(state.session, guild_id, parsed)
+    end
+  end
 
   defp member_request(%{"guild_id" => gid} = d) do
     with {guild_id, ""} <- Integer.parse(to_string(gid)) do

@@ -14,7 +14,7 @@ defmodule Realtime.Guild.State do
 
   alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON, Snowflake}
   alias Realtime.Gateway.{Intents, Payloads}
-  alias Realtime.Guild.Permissions
+  alias Realtime.Guild.{LazyLists, Permissions}
 
   @intent_views [:GUILDS, :GUILD_MEMBERS, :GUILD_PRESENCES, :GUILD_MESSAGES, :MESSAGE_CONTENT, :GUILD_MESSAGE_TYPING]
 
@@ -33,7 +33,8 @@ defmodule Realtime.Guild.State do
     next_slot: 0,
     messages: %{},
     message_order: :queue.new(),
-    presences: %{}
+    presences: %{},
+    lazy: %Realtime.Guild.LazyLists{}
   ]
 
   @type t :: %__MODULE__{}
@@ -74,8 +75,26 @@ defmodule Realtime.Guild.State do
             by_session: Map.put(state.by_session, session, slot)
         }
 
-        {:ok, guild_create(state, member, intents, opts), state}
+        {:ok, guild_create(state, member, intents, opts), LazyLists.member_changed(state, user_id)}
     end
+  end
+
+  @doc """
+  Whether a member is online: their last presence says so, or, without
+  one, they have a connected session.
+  """
+  @spec online?(t, integer) :: boolean
+  def online?(state, user_id) do
+    case state.presences[user_id] do
+      %{"status" => status} -> status in ["online", "idle", "dnd"]
+      nil -> Enum.any?(state.slots, fn {_, s} -> s.user_id == user_id end)
+    end
+  end
+
+  @doc "Applies a session's lazy member list subscriptions (op 14 / 37)."
+  @spec subscribe_lists(t, pid, map) :: t
+  def subscribe_lists(state, session, channels) do
+    if Map.has_key?(state.by_session, session), do: LazyLists.subscribe(state, session, channels), else: state
   end
 
   @doc "Disconnects a session; a no-op for one that is not connected."
@@ -88,7 +107,9 @@ defmodule Realtime.Guild.State do
       {slot, by_session} ->
         Fanout.delete(state.table, slot)
         for bm <- [state.connected | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
-        %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
+        %{user_id: user_id} = state.slots[slot]
+        state = %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
+        state |> LazyLists.unsubscribe(session) |> LazyLists.member_changed(user_id)
     end
   end
 
@@ -237,7 +258,7 @@ defmodule Realtime.Guild.State do
     if Map.has_key?(state.guild.members, user_id) do
       d = Map.merge(presence, %{"user" => %{"id" => to_string(user_id)}, "guild_id" => to_string(state.guild.id)})
       dispatch(state, state.intents[:GUILD_PRESENCES], "PRESENCE_UPDATE", d)
-      %{state | presences: Map.put(state.presences, user_id, d)}
+      LazyLists.member_changed(%{state | presences: Map.put(state.presences, user_id, d)}, user_id)
     else
       state
     end
@@ -283,7 +304,7 @@ defmodule Realtime.Guild.State do
       recompute_views(state)
       payload = Payloads.channel(channel, state.guild.id)
       dispatch(state, Bitmap.intersection(Bitmap.union(before, state.views[channel_id]), state.intents[:GUILDS]), "CHANNEL_UPDATE", payload)
-      {:ok, payload, state}
+      {:ok, payload, LazyLists.rebuild(state)}
     end
   end
 
@@ -329,7 +350,7 @@ defmodule Realtime.Guild.State do
       state = recompute_views(%{state | guild: %{state.guild | members: members}})
       d = %{"guild_id" => to_string(state.guild.id), "role_id" => to_string(role_id)}
       dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_DELETE", d)
-      {:ok, state}
+      {:ok, LazyLists.rebuild(state)}
     end
   end
 
@@ -348,7 +369,7 @@ defmodule Realtime.Guild.State do
         state = put_guild(state, :members, user_id, member)
         payload = Map.put(Payloads.member(member, user), "guild_id", to_string(state.guild.id))
         dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_ADD", payload)
-        {:ok, payload, state}
+        {:ok, payload, LazyLists.member_changed(state, user_id)}
     end
   end
 
@@ -364,7 +385,8 @@ defmodule Realtime.Guild.State do
       dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_REMOVE", d)
       state = delete_guild(state, :members, user_id)
       leaving = for {pid, slot} <- state.by_session, state.slots[slot].user_id == user_id, do: pid
-      {:ok, Enum.reduce(leaving, state, &unsubscribe(&2, &1))}
+      state = Enum.reduce(leaving, state, &unsubscribe(&2, &1))
+      {:ok, LazyLists.member_changed(state, user_id)}
     end
   end
 
@@ -383,7 +405,7 @@ defmodule Realtime.Guild.State do
       for {slot, %{user_id: ^user_id}} <- state.slots, do: put_views(state, slot, member)
       payload = Map.put(Payloads.member(member, user!(user_id)), "guild_id", to_string(state.guild.id))
       dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_UPDATE", payload)
-      {:ok, payload, state}
+      {:ok, payload, LazyLists.member_changed(state, user_id)}
     end
   end
 
@@ -447,7 +469,7 @@ defmodule Realtime.Guild.State do
         state = put_guild(state, :roles, role_id, role)
         recompute_views(state)
         dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_UPDATE", %{"guild_id" => to_string(state.guild.id), "role" => Payloads.role(role)})
-        {:ok, state}
+        {:ok, LazyLists.rebuild(state)}
     end
   end
 
