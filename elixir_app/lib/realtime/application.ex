@@ -14,7 +14,8 @@ defmodule Realtime.Application do
 
   Configuration (application env): `:listener` (`false` to not listen, as in
   tests; otherwise the port comes from `PORT`, default 4000), `:seed_path`,
-  `:heartbeat_interval`, `:resume_window`, `:replay_buffer`.
+  `:heartbeat_interval`, `:resume_window`, `:replay_buffer`, `:rate_limit`
+  (`{frames, window_ms}`, default `{120, 60_000}`), `:max_guilds_per_shard`.
   """
   use Application
   require Logger

@@ -34,7 +34,8 @@ defmodule Realtime.Gateway.Socket do
 
     # Cowboy's own limit is above ours, so that an oversized frame gets our
     # close code (4002) rather than 1009.
-    {:cowboy_websocket, req, %{state | rate: RateLimit.new(120, 60_000)}, %{max_frame_size: 1_048_576, idle_timeout: :infinity}}
+    {limit, window} = Application.get_env(:realtime, :rate_limit, {120, 60_000})
+    {:cowboy_websocket, req, %{state | rate: RateLimit.new(limit, window)}, %{max_frame_size: 1_048_576, idle_timeout: :infinity}}
   end
 
   @impl true

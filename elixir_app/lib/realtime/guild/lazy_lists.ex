@@ -32,7 +32,7 @@ defmodule Realtime.Guild.LazyLists do
   def list_id(guild, channel) do
     view_overwrites =
       channel.permission_overwrites
-      |> Enum.filter(&((&1.allow ||| &1.deny) &&& @view != 0))
+      |> Enum.filter(&(((&1.allow ||| &1.deny) &&& @view) != 0))
       |> Enum.map(&{&1.id, &1.allow &&& @view, &1.deny &&& @view})
       |> Enum.sort()
 
@@ -51,7 +51,7 @@ defmodule Realtime.Guild.LazyLists do
   def subscribe(state, session, channels) do
     wanted =
       channels
-      |> Enum.filter(fn {cid, _} -> Map.has_key?(state.guild.channels, cid) end)
+      |> Enum.filter(fn {cid, ranges} -> Map.has_key?(state.guild.channels, cid) and windows(ranges) != :invalid end)
       |> Enum.take(@max_channels)
 
     Enum.reduce(wanted, state, fn {cid, ranges}, state ->
@@ -74,16 +74,21 @@ defmodule Realtime.Guild.LazyLists do
     end)
   end
 
+  # The 100-row windows of a channel's ranges; `:invalid` (the channel is
+  # then ignored) when ranges were given and none is valid. `[]` unsubscribes.
   defp windows(ranges) when is_list(ranges) do
-    ranges
-    |> Enum.flat_map(fn
-      [s, e] when is_integer(s) and is_integer(e) and s >= 0 and e >= s -> Enum.map(div(s, 100)..div(min(e, s + 299), 100), &(&1 * 100))
-      _ -> []
-    end)
-    |> Enum.uniq()
+    windows =
+      ranges
+      |> Enum.flat_map(fn
+        [s, e] when is_integer(s) and is_integer(e) and s >= 0 and e >= s -> Enum.map(div(s, 100)..div(min(e, s + 299), 100), &(&1 * 100))
+        _ -> []
+      end)
+      |> Enum.uniq()
+
+    if windows == [] and ranges != [], do: :invalid, else: windows
   end
 
-  defp windows(_), do: []
+  defp windows(_), do: :invalid
 
   @doc "Forgets a session's subscriptions."
   @spec unsubscribe(State.t(), pid) :: State.t()
