@@ -7,6 +7,7 @@ defmodule Realtime.Test.GatewayCase do
 
   using do
     quote do
+      import Realtime.Test.GatewayCase, only: [restore_guild: 1]
       alias Realtime.Test.GatewayClient, as: Client
       @demo "MTAwMDAwMDAwMDAwMDAwMDAwMQ.RTdev0.demo-bot-dev-token-not-a-secret"
       @limited "MTAwMDAwMDAwMDAwMDAwMDAwMg.RTdev0.limited-bot-dev-token-not-a-secret"
@@ -15,6 +16,26 @@ defmodule Realtime.Test.GatewayCase do
       @general 1_100_000_000_000_000_101
       @staff 1_100_000_000_000_000_103
       @announcements 1_100_000_000_000_000_102
+    end
+  end
+
+  @doc """
+  Puts guild `id` back to its seeded state: its process is restarted from
+  the dataset. For tests that change members, roles or channels.
+  """
+  def restore_guild(id) do
+    {:ok, pid} = Realtime.Guild.Placement.lookup(id)
+    ref = Process.monitor(pid)
+    Process.exit(pid, :kill)
+    receive do: ({:DOWN, ^ref, _, _, _} -> :ok)
+    wait_restarted(id, pid, 100)
+  end
+
+  defp wait_restarted(id, old, tries) do
+    case Realtime.Guild.Placement.lookup(id) do
+      {:ok, new} when new != old -> :ok
+      _ when tries > 0 -> Process.sleep(20) && wait_restarted(id, old, tries - 1)
+      _ -> raise "guild #{id} did not restart"
     end
   end
 

@@ -6,8 +6,9 @@ defmodule Realtime.Application do
       ├── Realtime.Fanout.Supervisor        delivery processes for fanout
       ├── Realtime.Directory                users, tokens, channel → guild (ETS)
       ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
-      ├── Realtime.Guild.Supervisor         one Realtime.Guild per guild
-      ├── (seed loader)                     starts the guilds of the dataset
+      ├── Realtime.Guild.Supervisor         (rest_for_one)
+      │   ├── Realtime.Guild.DynamicSupervisor  one Realtime.Guild per guild
+      │   └── Realtime.Guild.Loader         starts the guilds of the dataset
       ├── Realtime.Gateway.SessionRegistry  session id → pid
       ├── Realtime.Gateway.SessionSupervisor  one Realtime.Gateway.Session per session
       └── Realtime.Gateway.Listener         Cowboy: WebSocket gateway and REST (unless disabled)
@@ -33,8 +34,7 @@ defmodule Realtime.Application do
         Realtime.Fanout.Supervisor,
         {Realtime.Directory, seed},
         {Registry, keys: :unique, name: Realtime.Guild.Registry},
-        {DynamicSupervisor, name: Realtime.Guild.Supervisor, strategy: :one_for_one},
-        Supervisor.child_spec({Task, fn -> Enum.each(seed.guilds, &Realtime.Guild.Placement.start/1) end}, id: :seed_loader),
+        {Realtime.Guild.Supervisor, seed.guilds},
         {Registry, keys: :unique, name: Realtime.Gateway.SessionRegistry},
         {DynamicSupervisor, name: Realtime.Gateway.SessionSupervisor, strategy: :one_for_one}
       ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}], else: [])

@@ -93,6 +93,7 @@ defmodule Realtime.Gateway.EventsTest do
   end
 
   test "GUILD_MEMBER_UPDATE, GUILD_MEMBER_REMOVE and GUILD_MEMBER_ADD to sessions with GUILD_MEMBERS", %{port: port} do
+    on_exit(fn -> restore_guild(@hq) end)
     c = connected(port, @demo, 1 ||| @members)
     blind = connected(port, @demo, 1)
     member = 1_300_000_000_000_000_007

@@ -93,6 +93,8 @@ defmodule Realtime.Gateway.MemberListTest do
     # Each step is fenced with a heartbeat: lift the frame limit for this test.
     Application.put_env(:realtime, :rate_limit, {10_000, 60_000})
     on_exit(fn -> Application.delete_env(:realtime, :rate_limit) end)
+    # The random changes are undone afterwards.
+    on_exit(fn -> restore_guild(@hq) end)
     c = Client.connect(port)
     ready = Client.identify(c, @demo)
     for _ <- 1..2, do: Client.await_dispatch(c, "GUILD_CREATE")

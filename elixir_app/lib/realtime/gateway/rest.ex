@@ -24,7 +24,7 @@ defmodule Realtime.Gateway.Rest do
     {status, body, req} =
       case authenticate(req) do
         {:ok, user} ->
-          case route(method, path, user, req) do
+          case safe_route(method, path, user, req) do
             {:error, reason, req} -> error_reply(reason, req)
             {:error, reason} -> error_reply(reason, req)
             reply -> reply
@@ -48,6 +48,13 @@ defmodule Realtime.Gateway.Rest do
       "Bot " <> token -> Directory.authenticate(token)
       _ -> :error
     end
+  end
+
+  # A guild that goes down mid-request (it restarts) is a 503, not a crash.
+  defp safe_route(method, path, user, req) do
+    route(method, path, user, req)
+  catch
+    :exit, _ -> {503, error("503: Service Unavailable", 0), req}
   end
 
   defp route("GET", ["gateway"], _user, req), do: {200, %{"url" => gateway_url()}, req}

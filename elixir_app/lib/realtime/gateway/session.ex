@@ -117,13 +117,21 @@ defmodule Realtime.Gateway.Session do
 
   defp join_guild(guild_id, state) do
     with {:ok, pid} <- Placement.lookup(guild_id),
-         {:ok, guild_create} <- Guild.subscribe(pid, self(), state.user.id, state.intents, large_threshold: state.large_threshold) do
+         {:ok, guild_create} <- subscribe(pid, state) do
       Process.monitor(pid)
       state = %{state | guilds: Map.put(state.guilds, guild_id, pid)}
       if Intents.has?(state.intents, :GUILDS), do: emit(state, "GUILD_CREATE", {:term, guild_create}), else: state
     else
       _ -> state
     end
+  end
+
+  # A guild can go down at any moment, even between the lookup and the
+  # call (its registration outlives it briefly): that is not our crash.
+  defp subscribe(pid, state) do
+    Guild.subscribe(pid, self(), state.user.id, state.intents, large_threshold: state.large_threshold)
+  catch
+    :exit, _ -> {:error, :guild_down}
   end
 
   @impl true

@@ -19,7 +19,7 @@ defmodule Realtime.Guild.Placement do
 
   @doc "Starts the process of a guild from its data."
   @spec start(map) :: DynamicSupervisor.on_start_child()
-  def start(guild), do: DynamicSupervisor.start_child(Realtime.Guild.Supervisor, {Realtime.Guild, guild})
+  def start(guild), do: DynamicSupervisor.start_child(Realtime.Guild.DynamicSupervisor, {Realtime.Guild, guild})
 
   @doc "The name a guild process registers under."
   @spec via(integer) :: {:via, Registry, {atom, integer}}
