@@ -65,6 +65,14 @@ defmodule Realtime.Guild.MemberListTest do
       end)
   end
 
+  test "a list built at once equals one built step by step" do
+    pairs = for uid <- 1..500, do: {uid, MemberList.key(%{user_id: uid, roles: Enum.take([101, 102, 103, 7], rem(uid, 5))}, "n#{rem(uid, 37)}", @hoisted, rem(uid, 3) > 0)}
+    stepwise = Enum.reduce(pairs, MemberList.new("x"), fn {uid, key}, l -> elem(MemberList.put(l, uid, key, []), 1) end)
+    at_once = MemberList.from_members("x", pairs)
+    assert MemberList.rows(at_once, 0, 1_000) == MemberList.rows(stepwise, 0, 1_000)
+    assert MemberList.counts(at_once) == MemberList.counts(stepwise)
+  end
+
   test "counts and group ids" do
     list = MemberList.new("everyone")
     {_, list} = MemberList.put(list, 1, MemberList.key(%{user_id: 1, roles: [101]}, "a", @hoisted, true), [0])

@@ -101,11 +101,7 @@ defmodule Realtime.Guild.LazyLists do
       state
     else
       list =
-        Enum.reduce(state.guild.members, MemberList.new(id), fn {uid, member}, list ->
-          if visible?(state, member, channel),
-            do: elem(MemberList.put(list, uid, key(state, member), []), 1),
-            else: list
-        end)
+        MemberList.from_members(id, for({uid, m} <- state.guild.members, visible?(state, m, channel), do: {uid, key(state, m)}))
 
       state
       |> update_lazy(:lists, &Map.put(&1, id, list))

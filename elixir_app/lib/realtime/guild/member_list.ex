@@ -42,6 +42,16 @@ defmodule Realtime.Guild.MemberList do
   @spec new(String.t()) :: t
   def new(id), do: %__MODULE__{id: id, set: SortedSet.new()}
 
+  @doc "A list built at once from `{user_id, key}` pairs, in O(n log n)."
+  @spec from_members(String.t(), [{non_neg_integer, key}]) :: t
+  def from_members(id, pairs) do
+    groups = Enum.frequencies_by(pairs, fn {_, {rank, _, _}} -> rank end)
+    headers = for {rank, _} <- groups, do: header(rank)
+    set = SortedSet.from_enumerable(headers ++ Enum.map(pairs, &elem(&1, 1)))
+    online = groups |> Enum.reject(fn {rank, _} -> rank == @offline end) |> Enum.map(&elem(&1, 1)) |> Enum.sum()
+    %__MODULE__{id: id, set: set, groups: groups, keys: Map.new(pairs), online: online}
+  end
+
   @doc """
   The key of a member: `hoisted` maps role ids to positions for the guild's
   hoisted roles; `name` is the display name.
