@@ -109,7 +109,14 @@ defmodule Realtime.Guild do
   def request_members(guild, session, request), do: GenServer.cast(guild, {:request_members, session, request})
 
   @impl true
-  def init(guild), do: {:ok, State.new(guild)}
+  def init(guild) do
+    schedule_passive_flush()
+    {:ok, State.new(guild)}
+  end
+
+  # PASSIVE_UPDATE_V2 goes out at most this often.
+  defp schedule_passive_flush,
+    do: Process.send_after(self(), :passive_flush, Application.get_env(:realtime, :passive_update_ms, 1_000))
 
   @impl true
   def handle_call({:subscribe, session, user_id, intents, opts}, _from, state) do
@@ -163,4 +170,9 @@ defmodule Realtime.Guild do
 
   @impl true
   def handle_info({:DOWN, _, :process, session, _}, state), do: {:noreply, State.unsubscribe(state, session)}
+
+  def handle_info(:passive_flush, state) do
+    schedule_passive_flush()
+    {:noreply, State.flush_passive(state)}
+  end
 end

@@ -162,21 +162,25 @@ defmodule Realtime.Gateway.MemberListTest do
     [{session, _}] = Registry.lookup(Realtime.Gateway.SessionRegistry, ready["d"]["session_id"])
 
     Client.send_frame(c, 14, %{"guild_id" => to_string(@hq), "channels" => %{"42" => [[0, 99]], to_string(@general) => [[0, 99], [100, 199], [200, 299], [300, 399]]}})
-    [update] = drain(c, session)
-    assert Enum.map(update["ops"], &{&1["op"], &1["range"]}) == [{"SYNC", [0, 99]}, {"SYNC", [100, 199]}, {"SYNC", [200, 299]}]
-    assert Enum.sum(Enum.map(update["groups"], & &1["count"])) == update["member_count"]
+    updates = drain(c, session)
+    assert range_ops(updates) == [{"SYNC", [0, 99]}, {"SYNC", [100, 199]}, {"SYNC", [200, 299]}]
+    assert Enum.all?(updates, &(Enum.sum(Enum.map(&1["groups"], fn g -> g["count"] end)) == &1["member_count"]))
 
     Client.send_frame(c, 14, %{"guild_id" => to_string(@hq), "channels" => %{to_string(@general) => [[0, 99]]}})
-    [update] = drain(c, session)
-    assert Enum.sort(Enum.map(update["ops"], &{&1["op"], &1["range"]})) == [{"INVALIDATE", [100, 199]}, {"INVALIDATE", [200, 299]}]
+    assert Enum.sort(range_ops(drain(c, session))) == [{"INVALIDATE", [100, 199]}, {"INVALIDATE", [200, 299]}]
 
     # Garbage subscriptions are ignored; the guild and the connection go on.
     guild = hq()
     Client.send_frame(c, 14, %{"guild_id" => to_string(@hq), "channels" => %{to_string(@general) => "nope"}})
     Client.send_frame(c, 37, %{"subscriptions" => %{to_string(@hq) => %{"channels" => %{to_string(@staff) => [[-5, "x"]]}}}})
     Client.send_frame(c, 37, %{"subscriptions" => %{to_string(@hq) => %{"channels" => %{to_string(@general) => [[0, 99], [300, 399]]}}}})
-    [update] = drain(c, session)
-    assert Enum.map(update["ops"], &{&1["op"], &1["range"]}) == [{"SYNC", [300, 399]}]
+    assert range_ops(drain(c, session)) == [{"SYNC", [300, 399]}]
     assert hq() == guild
+  end
+
+  # SYNC and INVALIDATE ops, leaving out row ops that other connections
+  # coming and going (online status) may cause meanwhile.
+  defp range_ops(updates) do
+    for u <- updates, %{"op" => op, "range" => range} <- u["ops"], op in ["SYNC", "INVALIDATE"], do: {op, range}
   end
 end

@@ -152,7 +152,7 @@ defmodule Realtime.Gateway.Payloads do
       "members" => Enum.map(members, &member(&1, user_of.(&1.user_id))),
       "channels" => g.channels |> Map.values() |> Enum.sort_by(& &1.position) |> Enum.map(&channel(&1, g.id)),
       "threads" => [],
-      "presences" => [],
+      "presences" => Keyword.get(opts, :presences, []),
       "stage_instances" => [],
       "guild_scheduled_events" => [],
       "soundboard_sounds" => []

@@ -20,6 +20,9 @@ defmodule Realtime.Guild.State do
 
   # Messages kept per guild, for MESSAGE_UPDATE and MESSAGE_DELETE.
   @kept_messages 5_000
+  # Discord's rule: in guilds above this many members, sessions are passive
+  # until they subscribe to the member list.
+  @passive_members 75_000
 
   defstruct [
     :guild,
@@ -34,7 +37,12 @@ defmodule Realtime.Guild.State do
     messages: %{},
     message_order: :queue.new(),
     presences: %{},
-    lazy: %Realtime.Guild.LazyLists{}
+    lazy: %Realtime.Guild.LazyLists{},
+    # Slots that get the firehose; in passive guilds, only after subscribing.
+    active: nil,
+    # What passive sessions are told at the next PASSIVE_UPDATE_V2.
+    passive_channels: %{},
+    passive_members: MapSet.new()
   ]
 
   @type t :: %__MODULE__{}
@@ -46,6 +54,7 @@ defmodule Realtime.Guild.State do
       guild: guild,
       table: Fanout.new(),
       connected: Bitmap.new(),
+      active: Bitmap.new(),
       intents: Map.new(@intent_views, &{&1, Bitmap.new()}),
       views: Map.new(guild.channels, fn {id, _} -> {id, Bitmap.new()} end)
     }
@@ -66,6 +75,7 @@ defmodule Realtime.Guild.State do
         {slot, state} = take_slot(state)
         Fanout.put(state.table, slot, session)
         Bitmap.put(state.connected, slot)
+        unless passive_guild?(state), do: Bitmap.put(state.active, slot)
         for {name, bm} <- state.intents, Intents.has?(intents, name), do: Bitmap.put(bm, slot)
         put_views(state, slot, member)
 
@@ -91,10 +101,50 @@ defmodule Realtime.Guild.State do
     end
   end
 
-  @doc "Applies a session's lazy member list subscriptions (op 14 / 37)."
+  @doc """
+  Applies a session's lazy member list subscriptions (op 14 / 37). A
+  session that subscribes becomes active.
+  """
   @spec subscribe_lists(t, pid, map) :: t
   def subscribe_lists(state, session, channels) do
-    if Map.has_key?(state.by_session, session), do: LazyLists.subscribe(state, session, channels), else: state
+    case state.by_session[session] do
+      nil ->
+        state
+
+      slot ->
+        Bitmap.put(state.active, slot)
+        LazyLists.subscribe(state, session, channels)
+    end
+  end
+
+  @doc "Whether sessions start passive here: more members than Discord's 75,000 (configurable)."
+  @spec passive_guild?(t) :: boolean
+  def passive_guild?(state),
+    do: map_size(state.guild.members) > Application.get_env(:realtime, :passive_members, @passive_members)
+
+  @doc """
+  Sends PASSIVE_UPDATE_V2 to passive sessions with what changed since the
+  last one (channels' last message ids, members whose presence changed),
+  and forgets it. The guild process calls this on a timer.
+  """
+  @spec flush_passive(t) :: t
+  def flush_passive(%{passive_channels: c, passive_members: m} = state) when map_size(c) == 0 and m == %MapSet{}, do: state
+
+  def flush_passive(state) do
+    passive = Bitmap.difference(state.connected, state.active)
+
+    d = %{
+      "guild_id" => to_string(state.guild.id),
+      "updated_channels" =>
+        for({id, last} <- state.passive_channels, do: %{"id" => to_string(id), "last_message_id" => to_string(last), "last_pin_timestamp" => nil}),
+      "updated_members" =>
+        for(uid <- state.passive_members, m = state.guild.members[uid], do: Payloads.member(m, user!(uid))),
+      "updated_voice_states" => [],
+      "removed_voice_states" => []
+    }
+
+    dispatch(state, passive, "PASSIVE_UPDATE_V2", d)
+    %{state | passive_channels: %{}, passive_members: MapSet.new()}
   end
 
   @doc "Disconnects a session; a no-op for one that is not connected."
@@ -106,7 +156,7 @@ defmodule Realtime.Guild.State do
 
       {slot, by_session} ->
         Fanout.delete(state.table, slot)
-        for bm <- [state.connected | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
+        for bm <- [state.connected, state.active | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
         %{user_id: user_id} = state.slots[slot]
         state = %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
         state |> LazyLists.unsubscribe(session) |> LazyLists.member_changed(user_id)
@@ -140,10 +190,18 @@ defmodule Realtime.Guild.State do
   defp guild_create(state, member, intents, opts) do
     g = state.guild
     large = map_size(g.members) > Keyword.get(opts, :large_threshold, 50)
-    # A large guild sends only the session's own member; the rest come by
-    # Request Guild Members (op 8).
-    members = if large or not Intents.has?(intents, :GUILD_MEMBERS), do: [member], else: Map.values(g.members)
-    Payloads.guild_create(g, members, &user!/1, joined_at: member.joined_at, large: large)
+
+    # A large guild sends only its online members (and the session's own);
+    # the rest come by Request Guild Members (op 8).
+    members =
+      cond do
+        not Intents.has?(intents, :GUILD_MEMBERS) -> [member]
+        large -> [member | for({uid, m} <- g.members, uid != member.user_id, online?(state, uid), do: m)]
+        true -> Map.values(g.members)
+      end
+
+    presences = if Intents.has?(intents, :GUILD_PRESENCES), do: Map.values(state.presences), else: []
+    Payloads.guild_create(g, members, &user!/1, joined_at: member.joined_at, large: large, presences: presences)
   end
 
   defp user!(id) do
@@ -175,12 +233,32 @@ defmodule Realtime.Guild.State do
 
       payload = Payloads.message(msg)
       readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
+      # Passive sessions get only the messages that mention them.
+      Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, content)))
       full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
       for {slot, %{user_id: ^author_id}} <- state.slots, Bitmap.member?(readers, slot), do: Bitmap.put(full, slot)
       stripped = Bitmap.difference(readers, full)
       dispatch(state, full, "MESSAGE_CREATE", payload)
       dispatch(state, stripped, "MESSAGE_CREATE", %{payload | "content" => ""})
+      state = %{state | passive_channels: Map.put(state.passive_channels, channel_id, msg.id)}
       {:ok, payload, keep_message(state, msg)}
+    end
+  end
+
+  # Slots of sessions a message mentions: @everyone or @here, their user
+  # (<@id>) or one of their roles (<@&id>).
+  defp mentioned(state, content) do
+    if String.contains?(content, ["@everyone", "@here"]) do
+      state.connected
+    else
+      users = for [_, id] <- Regex.scan(~r/<@!?(\d+)>/, content), into: MapSet.new(), do: String.to_integer(id)
+      roles = for [_, id] <- Regex.scan(~r/<@&(\d+)>/, content), into: MapSet.new(), do: String.to_integer(id)
+
+      Bitmap.from_list(
+        for {slot, %{user_id: uid}} <- state.slots,
+            MapSet.member?(users, uid) or Enum.any?(state.guild.members[uid].roles, &MapSet.member?(roles, &1)),
+            do: slot
+      )
     end
   end
 
@@ -204,6 +282,8 @@ defmodule Realtime.Guild.State do
       msg = msg |> Map.put(:content, content) |> Map.put(:edited, DateTime.to_iso8601(DateTime.utc_now()))
       payload = Payloads.message(msg)
       readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
+      # Passive sessions get only the messages that mention them.
+      Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, content)))
       full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
       dispatch(state, full, "MESSAGE_UPDATE", payload)
       dispatch(state, Bitmap.difference(readers, full), "MESSAGE_UPDATE", %{payload | "content" => ""})
@@ -257,8 +337,9 @@ defmodule Realtime.Guild.State do
   def update_presence(state, user_id, presence) do
     if Map.has_key?(state.guild.members, user_id) do
       d = Map.merge(presence, %{"user" => %{"id" => to_string(user_id)}, "guild_id" => to_string(state.guild.id)})
-      dispatch(state, state.intents[:GUILD_PRESENCES], "PRESENCE_UPDATE", d)
-      LazyLists.member_changed(%{state | presences: Map.put(state.presences, user_id, d)}, user_id)
+      dispatch(state, Bitmap.intersection(state.intents[:GUILD_PRESENCES], state.active), "PRESENCE_UPDATE", d)
+      state = %{state | presences: Map.put(state.presences, user_id, d), passive_members: MapSet.put(state.passive_members, user_id)}
+      LazyLists.member_changed(state, user_id)
     else
       state
     end
