@@ -1,2 +1,4 @@
 {:ok, _} = Application.ensure_all_started(:gun)
+# Sessions of dropped test connections should not linger into later tests.
+Application.put_env(:realtime, :resume_window, 2_000)
 ExUnit.start()

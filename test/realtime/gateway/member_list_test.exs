@@ -95,6 +95,8 @@ defmodule Realtime.Gateway.MemberListTest do
     on_exit(fn -> Application.delete_env(:realtime, :rate_limit) end)
     # The random changes are undone afterwards.
     on_exit(fn -> restore_guild(@hq) end)
+    # Sessions left by earlier tests would change who is online mid-test.
+    assert no_sessions?()
     c = Client.connect(port)
     ready = Client.identify(c, @demo)
     for _ <- 1..2, do: Client.await_dispatch(c, "GUILD_CREATE")
@@ -145,6 +147,14 @@ defmodule Realtime.Gateway.MemberListTest do
       check(copies, where)
       {st, copies}
     end)
+  end
+
+  defp no_sessions?(tries \\ 200) do
+    cond do
+      DynamicSupervisor.count_children(Realtime.Gateway.SessionSupervisor).active == 0 -> true
+      tries == 0 -> false
+      true -> Process.sleep(20) && no_sessions?(tries - 1)
+    end
   end
 
   defp check(copies, where) do
