@@ -33,7 +33,7 @@ defmodule Bench.MemberListScript do
     groups = for g <- 0..49, do: Enum.map([0, rem(g, 19) + 1, rem(g * 7, 19) + 1] |> Enum.uniq(), &(&1 * 100))
     windows = groups |> List.flatten() |> Enum.uniq()
     per_group = div(@subscribers, length(groups))
-    IO.puts("#{@subscribers} subscribers in #{length(groups)} window sets (#{per_group} each), #{length(windows)} distinct windows")
+    IO.puts("#{@subscribers} subscribers in #{length(groups)} window sets (#{per_group} each), #{length(windows)} distinct windows, one update per touched window")
 
     render = fn
       {:group, rank, n} -> %{"group" => %{"id" => MemberList.group_id(rank, hoisted), "count" => n}}
@@ -49,8 +49,8 @@ defmodule Bench.MemberListScript do
     change = fn list, uid, new_key ->
       {steps, list} = MemberList.put(list, uid, new_key, windows)
 
-      for g <- groups do
-        case Enum.flat_map(g, &MemberList.ops_for_window(steps, &1)) do
+      for w <- windows do
+        case MemberList.ops_for_window(steps, w) do
           [] -> :ok
           ops ->
             d = %{"guild_id" => "1", "id" => "everyone", "member_count" => @members, "online_count" => @online, "groups" => [], "ops" => Enum.map(ops, op)}

@@ -10,7 +10,8 @@ defmodule Realtime.Guild.LazyLists do
   per channel, each snapped to 100 rows; more is ignored, as are unknown
   channels. A new window gets a SYNC; a dropped one an INVALIDATE; after
   that, only the ops that touch a subscribed window, translated so that the
-  client's copy stays exact (see `Realtime.Guild.MemberList`).
+  client's copy stays exact (see `Realtime.Guild.MemberList`), one update
+  per window.
   """
 
   import Bitwise
@@ -159,15 +160,21 @@ defmodule Realtime.Guild.LazyLists do
     end)
   end
 
-  # Subscribers with the same windows get the same ops: encode them once.
+  # One update per touched window, to all its subscribers: the ops of a
+  # window are encoded once however many sessions watch it. (Ops are
+  # window-local, so a session watching several windows may apply their
+  # updates in any order.)
   defp notify(_state, _id, _subs, []), do: :ok
 
   defp notify(state, id, subs, steps) do
     subs
-    |> Enum.group_by(fn {_, windows} -> windows end, fn {session, _} -> session end)
-    |> Enum.each(fn {windows, sessions} ->
-      ops = Enum.flat_map(windows, &MemberList.ops_for_window(steps, &1)) |> Enum.map(&op(state, &1))
-      if ops != [], do: send_update(state, id, sessions, ops)
+    |> Enum.flat_map(fn {session, windows} -> Enum.map(windows, &{&1, session}) end)
+    |> Enum.group_by(&elem(&1, 0), &elem(&1, 1))
+    |> Enum.each(fn {window, sessions} ->
+      case MemberList.ops_for_window(steps, window) do
+        [] -> :ok
+        ops -> send_update(state, id, sessions, Enum.map(ops, &op(state, &1)))
+      end
     end)
   end
 
