@@ -91,10 +91,10 @@ defmodule Realtime.Guild.MemberList do
       {:ok, ^key} ->
         {[{:update, SortedSet.find_index(list.set, key), {:member, user_id}}], list}
 
-      {:ok, _old} ->
+      {:ok, old} ->
         {removed, list} = remove(list, user_id, windows)
         {added, list} = add(list, user_id, key, windows)
-        {removed ++ added, list}
+        {collapse(old, key, removed, added), list}
 
       :error ->
         add(list, user_id, key, windows)
@@ -123,6 +123,11 @@ defmodule Realtime.Guild.MemberList do
         end
     end
   end
+
+  # A member whose key changed but who stays in the same group at the same
+  # index is one UPDATE, not DELETE and INSERT (the group count is unchanged).
+  defp collapse({rank, _, _}, {rank, _, _}, [{:delete, i, _} | _], [{:insert, i, row, _} | _]), do: [{:update, i, row}]
+  defp collapse(_old, _new, removed, added), do: removed ++ added
 
   defp add(list, user_id, {rank, _, _} = key, windows) do
     {header_steps, count} =
