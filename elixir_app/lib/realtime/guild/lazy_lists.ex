@@ -150,6 +150,7 @@ defmodule Realtime.Guild.LazyLists do
   @spec rebuild(State.t()) :: State.t()
   def rebuild(state) do
     old = state.lazy
+    Enum.each(old.lists, fn {_, list} -> MemberList.delete(list) end)
     state = %{state | lazy: %__MODULE__{}}
 
     Enum.reduce(old.subs, state, fn {id, by}, state ->

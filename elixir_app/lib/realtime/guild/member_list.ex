@@ -28,7 +28,10 @@ defmodule Realtime.Guild.MemberList do
   @online 1_000_000_000
   @offline @online + 1
 
-  defstruct [:id, :set, groups: %{}, keys: %{}, online: 0]
+  # `keys` (user id → key) is an ETS table owned by the creating process:
+  # at a million members a map would make that process's heap, and its
+  # garbage collections, huge.
+  defstruct [:id, :set, :keys, groups: %{}, size: 0, online: 0]
 
   @type key :: {integer, atom | binary, non_neg_integer}
   @type row :: {:group, String.t(), non_neg_integer} | {:member, non_neg_integer}
@@ -40,7 +43,7 @@ defmodule Realtime.Guild.MemberList do
 
   @doc "An empty list."
   @spec new(String.t()) :: t
-  def new(id), do: %__MODULE__{id: id, set: SortedSet.new()}
+  def new(id), do: %__MODULE__{id: id, set: SortedSet.new(), keys: :ets.new(__MODULE__, [:set, :private])}
 
   @doc "A list built at once from `{user_id, key}` pairs, in O(n log n)."
   @spec from_members(String.t(), [{non_neg_integer, key}]) :: t
@@ -49,7 +52,9 @@ defmodule Realtime.Guild.MemberList do
     headers = for {rank, _} <- groups, do: header(rank)
     set = SortedSet.from_enumerable(headers ++ Enum.map(pairs, &elem(&1, 1)))
     online = groups |> Enum.reject(fn {rank, _} -> rank == @offline end) |> Enum.map(&elem(&1, 1)) |> Enum.sum()
-    %__MODULE__{id: id, set: set, groups: groups, keys: Map.new(pairs), online: online}
+    keys = :ets.new(__MODULE__, [:set, :private])
+    :ets.insert(keys, pairs)
+    %__MODULE__{id: id, set: set, groups: groups, keys: keys, size: :ets.info(keys, :size), online: online}
   end
 
   @doc """
@@ -87,7 +92,7 @@ defmodule Realtime.Guild.MemberList do
   """
   @spec put(t, non_neg_integer, key, [non_neg_integer]) :: {[step], t}
   def put(list, user_id, key, windows) do
-    case Map.fetch(list.keys, user_id) do
+    case lookup(list, user_id) do
       {:ok, ^key} ->
         {[{:update, SortedSet.find_index(list.set, key), {:member, user_id}}], list}
 
@@ -104,15 +109,16 @@ defmodule Realtime.Guild.MemberList do
   @doc "Removes a member; no steps if absent."
   @spec remove(t, non_neg_integer, [non_neg_integer]) :: {[step], t}
   def remove(list, user_id, windows) do
-    case Map.pop(list.keys, user_id) do
-      {nil, _} ->
+    case lookup(list, user_id) do
+      :error ->
         {[], list}
 
-      {{rank, _, _} = key, keys} ->
+      {:ok, {rank, _, _} = key} ->
+        :ets.delete(list.keys, user_id)
         {idx, _} = SortedSet.index_remove(list.set, key)
         steps = [{:delete, idx, tails(list, idx, windows)}]
         count = list.groups[rank] - 1
-        list = %{list | keys: keys, online: list.online - if(rank == @offline, do: 0, else: 1)}
+        list = %{list | size: list.size - 1, online: list.online - if(rank == @offline, do: 0, else: 1)}
 
         if count == 0 do
           {hidx, _} = SortedSet.index_remove(list.set, header(rank))
@@ -144,9 +150,11 @@ defmodule Realtime.Guild.MemberList do
     steps = header_steps ++ [{:insert, idx, {:member, user_id}, heads(list, idx, windows)}]
     steps = if count > 0, do: steps ++ [{:update, SortedSet.find_index(list.set, header(rank)), {:group, rank, count + 1}}], else: steps
 
+    :ets.insert(list.keys, {user_id, key})
+
     list = %{
       list
-      | keys: Map.put(list.keys, user_id, key),
+      | size: list.size + 1,
         groups: Map.put(list.groups, rank, count + 1),
         online: list.online + if(rank == @offline, do: 0, else: 1)
     }
@@ -178,7 +186,21 @@ defmodule Realtime.Guild.MemberList do
 
   @doc "Member count, online count, and the groups in order as `{rank, count}`."
   @spec counts(t) :: {non_neg_integer, non_neg_integer, [{integer, non_neg_integer}]}
-  def counts(list), do: {map_size(list.keys), list.online, Enum.sort(list.groups)}
+  def counts(list), do: {list.size, list.online, Enum.sort(list.groups)}
+
+  @doc "Frees the list's table (the set is freed with its last reference)."
+  @spec delete(t) :: :ok
+  def delete(list) do
+    :ets.delete(list.keys)
+    :ok
+  end
+
+  defp lookup(list, user_id) do
+    case :ets.lookup(list.keys, user_id) do
+      [{_, key}] -> {:ok, key}
+      [] -> :error
+    end
+  end
 
   @doc """
   Translates steps into the ops one subscriber of window `s` (rows `s` to
