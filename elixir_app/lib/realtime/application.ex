@@ -16,7 +16,8 @@ defmodule Realtime.Application do
   Configuration (application env): `:listener` (`false` to not listen, as in
   tests; otherwise the port comes from `PORT`, default 4000), `:seed_path`,
   `:heartbeat_interval`, `:resume_window`, `:replay_buffer`, `:rate_limit`
-  (`{frames, window_ms}`, default `{120, 60_000}`), `:max_guilds_per_shard`.
+  (`{frames, window_ms}`, default `{120, 60_000}`), `:max_guilds_per_shard`,
+  `:passive_members` (default 75,000), `:passive_update_ms` (default 1,000).
   """
   use Application
   require Logger
