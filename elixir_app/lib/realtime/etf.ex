@@ -61,7 +61,17 @@ defmodule Realtime.ETF do
   bytes as STRING_EXT.
   """
   @spec encode(term, keyword) :: binary
-  def encode(term, opts \\ []) do
+  def encode(term, opts \\ [])
+
+  # The common case, without option parsing.
+  def encode(term, []) do
+    case Native.etf_encode(term, -1, false) do
+      bin when is_binary(bin) -> bin
+      other -> encoded(if other == :reschedule, do: Native.etf_encode_dirty(term, -1, false), else: other)
+    end
+  end
+
+  def encode(term, opts) do
     level = compression(Keyword.get(opts, :compressed, false))
     string_ext = Keyword.get(opts, :string_ext, false) == true
 
