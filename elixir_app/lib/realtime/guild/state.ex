@@ -6,10 +6,14 @@ defmodule Realtime.Guild.State do
   Connected sessions get dense slots. Bitmaps over slots say who may see
   what: one per intent that filters events, and one view per channel
   (members with VIEW_CHANNEL there). The recipients of a message in channel
-  C are then `view[C] ∩ intent[GUILD_MESSAGES]`: one intersection, not a
-  permission check per member. Views are recomputed when roles or
-  overwrites change, so a member who loses VIEW_CHANNEL stops receiving the
-  channel's events at once.
+  C are then `view[C] ∩ intent[GUILD_MESSAGES] ∩ (active ∪ mentioned)`: a
+  few intersections, not a permission check per member. Views are
+  recomputed when roles or overwrites change, so a member who loses
+  VIEW_CHANNEL stops receiving the channel's events at once.
+
+  In very large guilds sessions start passive (not in `active`): they get
+  only messages that mention them, and PASSIVE_UPDATE_V2 deltas, until they
+  subscribe to the member list (`Realtime.Guild.LazyLists`).
   """
 
   alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON, Snowflake}
@@ -219,8 +223,8 @@ defmodule Realtime.Guild.State do
     with {:ok, channel} <- fetch_channel(state, channel_id),
          {:ok, member} <- fetch_member(state, author_id),
          perms = Permissions.in_channel(state.guild, member, channel),
-         :ok <- require(perms, :view_channel, :missing_access),
-         :ok <- require(perms, :send_messages, :missing_permissions) do
+         :ok <- check_permission(perms, :view_channel, :missing_access),
+         :ok <- check_permission(perms, :send_messages, :missing_permissions) do
       msg = %{
         id: Snowflake.next(),
         channel_id: channel_id,
@@ -304,7 +308,7 @@ defmodule Realtime.Guild.State do
   end
 
   defp author_or(%{author: %{id: id}}, id, _perms, _perm), do: :ok
-  defp author_or(_msg, _user, perms, perm), do: require(perms, perm, :missing_permissions)
+  defp author_or(_msg, _user, perms, perm), do: check_permission(perms, perm, :missing_permissions)
 
   defp fetch_message(state, channel_id, message_id) do
     case Map.fetch(state.messages, message_id) do
@@ -318,7 +322,7 @@ defmodule Realtime.Guild.State do
   def typing(state, channel_id, user_id) do
     with {:ok, channel} <- fetch_channel(state, channel_id),
          {:ok, member} <- fetch_member(state, user_id),
-         :ok <- require(Permissions.in_channel(state.guild, member, channel), :send_messages, :missing_permissions) do
+         :ok <- check_permission(Permissions.in_channel(state.guild, member, channel), :send_messages, :missing_permissions) do
       d = %{
         "channel_id" => to_string(channel_id),
         "guild_id" => to_string(state.guild.id),
@@ -504,7 +508,7 @@ defmodule Realtime.Guild.State do
 
   defp guild_permission(state, user_id, perm) do
     with {:ok, member} <- fetch_member(state, user_id) do
-      require(Permissions.base(state.guild, member), perm, :missing_permissions)
+      check_permission(Permissions.base(state.guild, member), perm, :missing_permissions)
     end
   end
 
@@ -513,7 +517,7 @@ defmodule Realtime.Guild.State do
   def channel_for(state, channel_id, user_id) do
     with {:ok, channel} <- fetch_channel(state, channel_id),
          {:ok, member} <- fetch_member(state, user_id),
-         :ok <- require(Permissions.in_channel(state.guild, member, channel), :view_channel, :missing_access) do
+         :ok <- check_permission(Permissions.in_channel(state.guild, member, channel), :view_channel, :missing_access) do
       {:ok, Payloads.channel(channel, state.guild.id)}
     end
   end
@@ -532,7 +536,7 @@ defmodule Realtime.Guild.State do
     end
   end
 
-  defp require(perms, name, error), do: if(Permissions.has?(perms, Permissions.bit(name)), do: :ok, else: error_tuple(error))
+  defp check_permission(perms, name, error), do: if(Permissions.has?(perms, Permissions.bit(name)), do: :ok, else: error_tuple(error))
   defp error_tuple(reason), do: {:error, reason}
 
   @doc """
