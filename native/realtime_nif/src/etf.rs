@@ -321,6 +321,24 @@ fn otp_term<'a>(env: Env<'a>, etf: &[u8], offset: usize) -> Result<Term<'a>, etf
 /// comes back as a binary of its UTF-8 name, so the atom table never grows
 /// from untrusted input.
 fn atom_term<'a>(env: Env<'a>, name: &[u8], utf8: bool, mode: Atoms, offset: usize) -> Result<Term<'a>, etf::Error> {
+    // The atoms of JSON-shaped data, without a lookup in the atom table.
+    match name {
+        b"nil" => return Ok(atoms::nil().to_term(env)),
+        b"true" => return Ok(atoms::true_().to_term(env)),
+        b"false" => return Ok(atoms::false_().to_term(env)),
+        _ => {}
+    }
+    // ASCII names need no conversion: look them up (or create them) as is.
+    if name.is_ascii() {
+        let found = match mode {
+            Atoms::Existing => Atom::existing_from_bytes(env, name).ok(),
+            Atoms::Create => Atom::from_bytes(env, name).ok(),
+        };
+        return Ok(match found {
+            Some(a) => a.to_term(env),
+            None => raw::binary_copy(env, name),
+        });
+    }
     let text: Cow<str> = if utf8 {
         Cow::Borrowed(std::str::from_utf8(name).expect("checked by the decoder"))
     } else {
