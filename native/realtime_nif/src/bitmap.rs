@@ -133,29 +133,78 @@ fn bitmap_from_list_dirty(slots: Vec<u32>) -> Res {
     new_res(Bitmap::from_slots(slots))
 }
 
-#[rustler::nif]
-fn bitmap_put(env: Env, a: Res, slot: u32) -> Term {
-    finish(env, write(&a, Mode::Normal).map(|mut g| { g.insert(slot); a.encode(env) }))
+/// One operation on a bitmap, the same on either kind of scheduler; `arg`
+/// is the slot, the other bitmap, or ignored.
+fn run<'a>(env: Env<'a>, op: Atom, a: &Res, arg: Term<'a>, m: Mode) -> NifResult<Result<Term<'a>, Stop>> {
+    Ok(if op == atoms::put() {
+        let slot: u32 = arg.decode()?;
+        write(a, m).map(|mut g| {
+            g.insert(slot);
+            a.encode(env)
+        })
+    } else if op == atoms::delete() {
+        let slot: u32 = arg.decode()?;
+        write(a, m).map(|mut g| {
+            g.remove(slot);
+            a.encode(env)
+        })
+    } else if op == atoms::member() {
+        let slot: u32 = arg.decode()?;
+        read(a, m).map(|g| g.contains(slot).encode(env))
+    } else if op == atoms::size() {
+        read(a, m).map(|g| g.len().encode(env))
+    } else if op == atoms::to_list() {
+        to_list(env, a, m)
+    } else if op == atoms::intersection_size() {
+        let b: Res = arg.decode()?;
+        read(a, m).and_then(|ga| {
+            if std::ptr::eq(&**a, &*b) {
+                return Ok(ga.len().encode(env));
+            }
+            let gb = read(&b, m)?;
+            within_budget(ga.cost() + gb.cost(), m)?;
+            Ok(ga.intersection_len(&gb).encode(env))
+        })
+    } else if op == atoms::copy() {
+        read(a, m).and_then(|g| {
+            within_budget(g.cost(), m)?;
+            Ok(new_res(g.clone()).encode(env))
+        })
+    } else if op == atoms::to_binary() {
+        read(a, m).and_then(|g| {
+            within_budget(g.cost(), m)?;
+            Ok(raw::binary_copy(env, &g.to_bytes()))
+        })
+    } else if op == atoms::memory() {
+        read(a, m).map(|g| g.memory().encode(env))
+    } else {
+        return Err(rustler::Error::BadArg);
+    })
 }
 
 #[rustler::nif]
-fn bitmap_delete(env: Env, a: Res, slot: u32) -> Term {
-    finish(env, write(&a, Mode::Normal).map(|mut g| { g.remove(slot); a.encode(env) }))
+fn bitmap_put<'a>(env: Env<'a>, a: Res, slot: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(finish(env, run(env, atoms::put(), &a, slot, Mode::Normal)?))
 }
 
 #[rustler::nif]
-fn bitmap_member(env: Env, a: Res, slot: u32) -> Term {
-    finish(env, read(&a, Mode::Normal).map(|g| g.contains(slot).encode(env)))
+fn bitmap_delete<'a>(env: Env<'a>, a: Res, slot: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(finish(env, run(env, atoms::delete(), &a, slot, Mode::Normal)?))
 }
 
 #[rustler::nif]
-fn bitmap_size(env: Env, a: Res) -> Term {
-    finish(env, read(&a, Mode::Normal).map(|g| g.len().encode(env)))
+fn bitmap_member<'a>(env: Env<'a>, a: Res, slot: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(finish(env, run(env, atoms::member(), &a, slot, Mode::Normal)?))
 }
 
 #[rustler::nif]
-fn bitmap_to_list(env: Env, a: Res) -> Term {
-    finish(env, to_list(env, &a, Mode::Normal))
+fn bitmap_size(env: Env, a: Res) -> NifResult<Term> {
+    Ok(finish(env, run(env, atoms::size(), &a, atoms::nil().to_term(env), Mode::Normal)?))
+}
+
+#[rustler::nif]
+fn bitmap_to_list(env: Env, a: Res) -> NifResult<Term> {
+    Ok(finish(env, run(env, atoms::to_list(), &a, atoms::nil().to_term(env), Mode::Normal)?))
 }
 
 #[rustler::nif]
@@ -166,33 +215,18 @@ fn bitmap_combine<'a>(env: Env<'a>, a: Res, b: Res, op: Atom, in_place: bool) ->
 }
 
 #[rustler::nif]
-fn bitmap_intersection_size(env: Env, a: Res, b: Res) -> Term {
-    let result = (|| {
-        let ga = read(&a, Mode::Normal)?;
-        if std::ptr::eq(&*a, &*b) {
-            return Ok(ga.len().encode(env));
-        }
-        let gb = read(&b, Mode::Normal)?;
-        within_budget(ga.cost() + gb.cost(), Mode::Normal)?;
-        Ok(ga.intersection_len(&gb).encode(env))
-    })();
-    finish(env, result)
+fn bitmap_intersection_size<'a>(env: Env<'a>, a: Res, b: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(finish(env, run(env, atoms::intersection_size(), &a, b, Mode::Normal)?))
 }
 
 #[rustler::nif]
-fn bitmap_copy(env: Env, a: Res) -> Term {
-    finish(env, read(&a, Mode::Normal).and_then(|g| {
-        within_budget(g.cost(), Mode::Normal)?;
-        Ok(new_res(g.clone()).encode(env))
-    }))
+fn bitmap_copy(env: Env, a: Res) -> NifResult<Term> {
+    Ok(finish(env, run(env, atoms::copy(), &a, atoms::nil().to_term(env), Mode::Normal)?))
 }
 
 #[rustler::nif]
-fn bitmap_to_binary(env: Env, a: Res) -> Term {
-    finish(env, read(&a, Mode::Normal).and_then(|g| {
-        within_budget(g.cost(), Mode::Normal)?;
-        Ok(raw::binary_copy(env, &g.to_bytes()))
-    }))
+fn bitmap_to_binary(env: Env, a: Res) -> NifResult<Term> {
+    Ok(finish(env, run(env, atoms::to_binary(), &a, atoms::nil().to_term(env), Mode::Normal)?))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -204,45 +238,14 @@ fn bitmap_from_binary<'a>(env: Env<'a>, bytes: Binary<'a>) -> Term<'a> {
 }
 
 #[rustler::nif]
-fn bitmap_memory(env: Env, a: Res) -> Term {
-    finish(env, read(&a, Mode::Normal).map(|g| g.memory().encode(env)))
+fn bitmap_memory(env: Env, a: Res) -> NifResult<Term> {
+    Ok(finish(env, run(env, atoms::memory(), &a, atoms::nil().to_term(env), Mode::Normal)?))
 }
 
 /// Any of the calls above that returned `:reschedule`, on a dirty scheduler.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn bitmap_dirty<'a>(env: Env<'a>, op: Atom, a: Res, arg: Term<'a>) -> NifResult<Term<'a>> {
-    let m = Mode::Dirty;
-    let result = if op == atoms::put() {
-        let slot: u32 = arg.decode()?;
-        write(&a, m).map(|mut g| { g.insert(slot); a.encode(env) })
-    } else if op == atoms::delete() {
-        let slot: u32 = arg.decode()?;
-        write(&a, m).map(|mut g| { g.remove(slot); a.encode(env) })
-    } else if op == atoms::member() {
-        let slot: u32 = arg.decode()?;
-        read(&a, m).map(|g| g.contains(slot).encode(env))
-    } else if op == atoms::size() {
-        read(&a, m).map(|g| g.len().encode(env))
-    } else if op == atoms::to_list() {
-        to_list(env, &a, m)
-    } else if op == atoms::intersection_size() {
-        let b: Res = arg.decode()?;
-        if std::ptr::eq(&*a, &*b) {
-            read(&a, m).map(|g| g.len().encode(env))
-        } else {
-            let (ga, gb) = (read(&a, m), read(&b, m));
-            ga.and_then(|ga| gb.map(|gb| ga.intersection_len(&gb).encode(env)))
-        }
-    } else if op == atoms::copy() {
-        read(&a, m).map(|g| new_res(g.clone()).encode(env))
-    } else if op == atoms::to_binary() {
-        read(&a, m).map(|g| raw::binary_copy(env, &g.to_bytes()))
-    } else if op == atoms::memory() {
-        read(&a, m).map(|g| g.memory().encode(env))
-    } else {
-        return Err(rustler::Error::BadArg);
-    };
-    Ok(finish(env, result))
+    Ok(finish(env, run(env, op, &a, arg, Mode::Dirty)?))
 }
 
 /// `a op b` (or `a := a op b`) on a dirty scheduler.
