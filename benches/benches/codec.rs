@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
-const PAYLOAD: &str = include_str!("../../../shared/data/message_create.json");
+const PAYLOAD: &str = include_str!("../../test/fixtures/message_create.json");
 
 /// Re-encodes JSON as ETF with the writer (objects as maps with binary keys,
 /// sorted, as the NIF writes them).

@@ -1,6 +1,6 @@
 # mix bench codec
 #
-# Payload: ../shared/data/message_create.json, a ~1.4 KB MESSAGE_CREATE, as an
+# Payload: test/fixtures/message_create.json, a ~1.4 KB MESSAGE_CREATE, as an
 # Elixir map with binary keys. Baselines in the same run: term_to_binary and
 # binary_to_term for ETF, jsx (shipped with the Cowboy libraries) for JSON.
 
@@ -8,7 +8,7 @@ defmodule Bench.CodecScript do
   alias Realtime.{Bench, ETF, JSON}
 
   def run do
-    json = File.read!(Path.expand("../../../shared/data/message_create.json", __DIR__))
+    json = File.read!(Path.expand("../../test/fixtures/message_create.json", __DIR__))
     {:ok, payload} = JSON.decode(json)
     jsx_payload = to_jsx(payload)
     otp_etf = :erlang.term_to_binary(payload)

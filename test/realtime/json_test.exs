@@ -72,7 +72,7 @@ defmodule Realtime.JSONTest do
   end
 
   test "the MESSAGE_CREATE payload round-trips" do
-    json = File.read!(Path.expand("../../../shared/data/message_create.json", __DIR__))
+    json = File.read!(Path.expand("../fixtures/message_create.json", __DIR__))
     assert {:ok, %{"d" => %{"author" => %{"username" => "nelly"}}} = t} = JSON.decode(json)
     assert JSON.decode(JSON.encode(t)) == {:ok, t}
   end

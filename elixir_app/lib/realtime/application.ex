@@ -20,7 +20,6 @@ defmodule Realtime.Application do
   `:passive_members` (default 75,000), `:passive_update_ms` (default 1,000).
   """
   use Application
-  require Logger
 
   @impl true
   @spec start(Application.start_type(), term) :: {:ok, pid} | {:error, term}
@@ -41,7 +40,7 @@ defmodule Realtime.Application do
       ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}], else: [])
 
     with {:ok, pid} <- Supervisor.start_link(children, strategy: :one_for_one, name: Realtime.Supervisor) do
-      if listen?, do: announce(port, seed), else: Logger.info("Realtime is up (no listener)")
+      if listen?, do: announce(port, seed)
       {:ok, pid}
     end
   end
