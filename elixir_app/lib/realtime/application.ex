@@ -4,6 +4,8 @@ defmodule Realtime.Application do
 
       Realtime.Supervisor
       ├── Realtime.Fanout.Supervisor        delivery processes for fanout
+      ├── Realtime.WindowCounter            windowed counters (REST rate limits, session starts)
+      ├── Realtime.Semaphore                counting semaphores (identify concurrency)
       ├── Realtime.Directory                users, tokens, channel → guild (ETS)
       ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
       ├── Realtime.Guild.Supervisor         (rest_for_one)
@@ -32,6 +34,8 @@ defmodule Realtime.Application do
     children =
       [
         Realtime.Fanout.Supervisor,
+        Realtime.WindowCounter,
+        Realtime.Semaphore,
         {Realtime.Directory, seed},
         {Registry, keys: :unique, name: Realtime.Guild.Registry},
         {Realtime.Guild.Supervisor, seed.guilds},

@@ -42,7 +42,48 @@ defmodule Realtime.Guild do
 
   @doc "The channel object of `channel_id`, if `user_id` may view it."
   @spec channel(pid, integer, integer) :: {:ok, map} | {:error, atom}
-  def channel(guild, channel_id, user_id), do: GenServer.call(guild, {:channel_for, channel_id, user_id})
+  def channel(guild, channel_id, user_id), do: query(guild, :channel_for, [channel_id, user_id])
+
+  @doc "A page of channel history as `user_id` may read it (see `Realtime.Guild.State.messages/5`)."
+  @spec messages(pid, integer, integer, Realtime.Guild.Messages.page(), pos_integer) :: {:ok, [map]} | {:error, atom}
+  def messages(guild, channel_id, user_id, page, limit), do: query(guild, :messages, [channel_id, user_id, page, limit])
+
+  @doc "One message as `user_id` may read it."
+  @spec message(pid, integer, integer, integer) :: {:ok, map} | {:error, atom}
+  def message(guild, channel_id, message_id, user_id), do: query(guild, :message, [channel_id, message_id, user_id])
+
+  @doc "Adds `user_id`'s reaction (MESSAGE_REACTION_ADD)."
+  @spec add_reaction(pid, integer, integer, integer, map) :: :ok | {:error, atom}
+  def add_reaction(guild, channel_id, message_id, user_id, emoji),
+    do: GenServer.call(guild, {:state, :add_reaction, [channel_id, message_id, user_id, emoji]})
+
+  @doc "Removes `user_id`'s reaction (MESSAGE_REACTION_REMOVE)."
+  @spec remove_reaction(pid, integer, integer, integer, map) :: :ok | {:error, atom}
+  def remove_reaction(guild, channel_id, message_id, user_id, emoji),
+    do: GenServer.call(guild, {:state, :remove_reaction, [channel_id, message_id, user_id, emoji]})
+
+  @doc "The guild object for member `user_id`, with approximate counts if `with_counts`."
+  @spec guild(pid, integer, boolean) :: {:ok, map} | {:error, atom}
+  def guild(guild, user_id, with_counts), do: query(guild, :guild_for, [user_id, with_counts])
+
+  @doc "The guild's channels, for member `user_id`."
+  @spec channels(pid, integer) :: {:ok, [map]} | {:error, atom}
+  def channels(guild, user_id), do: query(guild, :channels_for, [user_id])
+
+  @doc "The guild's roles, for member `user_id`."
+  @spec roles(pid, integer) :: {:ok, [map]} | {:error, atom}
+  def roles(guild, user_id), do: query(guild, :roles_for, [user_id])
+
+  @doc "The member object of `user_id`, for member `actor_id`."
+  @spec member(pid, integer, integer) :: {:ok, map} | {:error, atom}
+  def member(guild, actor_id, user_id), do: query(guild, :member_for, [actor_id, user_id])
+
+  @doc "Up to `limit` members with ids above `after_id`, in id order, for member `actor_id`."
+  @spec members(pid, integer, non_neg_integer, pos_integer) :: {:ok, [map]} | {:error, atom}
+  def members(guild, actor_id, after_id, limit), do: query(guild, :members_page, [actor_id, after_id, limit])
+
+  # Reads answered by a State function without changing the state.
+  defp query(guild, fun, args), do: GenServer.call(guild, {:query, fun, args})
 
   @doc "Edits a message of `user_id` (MESSAGE_UPDATE)."
   @spec update_message(pid, integer, integer, integer, String.t()) :: {:ok, map} | {:error, atom}
@@ -130,8 +171,7 @@ defmodule Realtime.Guild do
     end
   end
 
-  def handle_call({:channel_for, channel_id, user_id}, _from, state),
-    do: {:reply, State.channel_for(state, channel_id, user_id), state}
+  def handle_call({:query, fun, args}, _from, state), do: {:reply, apply(State, fun, [state | args]), state}
 
   def handle_call({:create_message, channel_id, author_id, content, nonce}, _from, state),
     do: handle_call({:state, :create_message, [channel_id, author_id, content, nonce]}, nil, state)

@@ -36,7 +36,9 @@ defmodule Realtime.Seed do
       global_name: u["global_name"],
       bot: u["bot"] == true,
       token: u["token"],
-      privileged_intents: u["privileged_intents"] || []
+      privileged_intents: u["privileged_intents"] || [],
+      max_concurrency: u["max_concurrency"] || 1,
+      session_start_total: u["session_start_total"] || 1_000
     }
   end
 

@@ -1,195 +1,327 @@
 defmodule Realtime.Gateway.Rest do
   @moduledoc """
-  The REST endpoints bot libraries touch before and around the gateway,
-  under `/api/v10` and `/api/v9`, as a Cowboy handler. Every request needs
-  `Authorization: Bot <token>` (401 otherwise). Responses are JSON with
-  `Content-Type: application/json` exactly; errors use Discord's shape
-  `{"message", "code"}` with its status codes and error codes.
+  Discord's REST API under `/api/v10` and `/api/v9`, as a Cowboy handler:
+  the routes of `Realtime.Gateway.Rest.Routes`, answered with the objects
+  of `Realtime.Gateway.Payloads`.
+
+  A request is matched to its route, authenticated (`Authorization: Bot
+  <token>`; only public routes such as `GET /gateway` work without one),
+  counted against its rate limits (`Realtime.Gateway.Rest.RateLimit`,
+  whose headers every answer carries), then served. Answers are JSON with
+  `Content-Type: application/json`; errors are Discord's bodies and codes
+  (`Realtime.Gateway.Rest.Errors`). A guild that is down mid-request is a
+  503, never a crash.
   """
   @behaviour :cowboy_handler
 
   alias Realtime.{Directory, Guild, JSON}
-  alias Realtime.Gateway.Payloads
-  alias Realtime.Guild.Placement
+  alias Realtime.Gateway.{IdentifyLimit, Payloads}
+  alias Realtime.Gateway.Rest.{Errors, Params, RateLimit, Routes}
+  alias Realtime.Guild.{Emoji, Placement}
 
   @max_body 16_384
 
   @impl true
   def init(req, opts) do
-    path = :cowboy_req.path_info(req) || []
-    method = :cowboy_req.method(req)
-
-    # Routes answer {status, body, req}, or the first error of their
-    # `with` chain, mapped to Discord's error here.
-    {status, body, req} =
-      case authenticate(req) do
-        {:ok, user} ->
-          case safe_route(method, path, user, req) do
-            {:error, reason, req} -> error_reply(reason, req)
-            {:error, reason} -> error_reply(reason, req)
-            reply -> reply
-          end
-
-        :error ->
-          {401, error("401: Unauthorized", 0), req}
+    {status, headers, body, req} =
+      case Routes.match(:cowboy_req.method(req), :cowboy_req.path_info(req) || []) do
+        {:ok, route, params} -> serve(route, params, req)
+        {:error, reason} -> error(reason, %{}, req)
       end
 
     req =
       case body do
-        nil -> :cowboy_req.reply(status, %{}, "", req)
-        body -> :cowboy_req.reply(status, %{"content-type" => "application/json"}, JSON.encode(body), req)
+        nil -> :cowboy_req.reply(status, headers, "", req)
+        body -> :cowboy_req.reply(status, Map.put(headers, "content-type", "application/json"), JSON.encode(body), req)
       end
 
     {:ok, req, opts}
   end
 
+  defp serve(route, params, req) do
+    user = authenticate(req)
+
+    case RateLimit.check(caller(user, req), {route.method, route.template}, Routes.major(params)) do
+      {:limited, scope, retry_after, headers} ->
+        headers = Map.merge(headers, %{"retry-after" => retry_header(retry_after), "x-ratelimit-scope" => to_string(scope)})
+        error({:rate_limited, scope, retry_after}, headers, req)
+
+      {:ok, headers} when user == :error and route.auth == :bot ->
+        error(:unauthorized, headers, req)
+
+      {:ok, headers} ->
+        case safe_handle(route, params, %{user: user, req: req}) do
+          {:error, reason, req} -> error(reason, headers, req)
+          {:error, reason} -> error(reason, headers, req)
+          {status, body, req} -> {status, headers, body, req}
+        end
+    end
+  end
+
+  defp error(reason, headers, req) do
+    {status, body} = Errors.reply(reason)
+    {status, headers, body, req}
+  end
+
   defp authenticate(req) do
-    case :cowboy_req.header("authorization", req) do
-      "Bot " <> token -> Directory.authenticate(token)
+    with "Bot " <> token <- :cowboy_req.header("authorization", req, :error),
+         {:ok, user} <- Directory.authenticate(token) do
+      user
+    else
       _ -> :error
     end
   end
 
-  # A guild that goes down mid-request (it restarts) is a 503, not a crash.
-  defp safe_route(method, path, user, req) do
-    route(method, path, user, req)
+  # Requests without a valid token are limited by address.
+  defp caller(:error, req), do: {:ip, req |> :cowboy_req.peer() |> elem(0)}
+  defp caller(user, _req), do: {:user, user.id}
+
+  defp retry_header(ms), do: Integer.to_string(div(ms + 999, 1000))
+
+  defp safe_handle(route, params, ctx) do
+    handle({route.method, route.template}, params, ctx)
   catch
-    :exit, _ -> {503, error("503: Service Unavailable", 0), req}
+    :exit, _ -> {:error, :unavailable}
   end
 
-  defp route("GET", ["gateway"], _user, req), do: {200, %{"url" => gateway_url()}, req}
+  # Gateway, user, application
 
-  defp route("GET", ["gateway", "bot"], _user, req) do
-    limit = %{"total" => 1000, "remaining" => 1000, "reset_after" => 0, "max_concurrency" => 1}
-    {200, %{"url" => gateway_url(), "shards" => 1, "session_start_limit" => limit}, req}
+  defp handle({"GET", "/gateway"}, _, c), do: {200, %{"url" => gateway_url()}, c.req}
+
+  defp handle({"GET", "/gateway/bot"}, _, c) do
+    body = %{"url" => gateway_url(), "shards" => 1, "session_start_limit" => IdentifyLimit.session_start_limit(c.user)}
+    {200, body, c.req}
   end
 
-  defp route("GET", ["users", "@me"], user, req), do: {200, Payloads.user(user), req}
-  defp route("GET", ["oauth2", "applications", "@me"], user, req), do: {200, application(user), req}
-  defp route("GET", ["applications", "@me"], user, req), do: {200, application(user), req}
-  defp route(m, ["applications", _id, "commands"], _user, req) when m in ["GET", "PUT"], do: {200, [], req}
+  defp handle({"GET", "/users/@me"}, _, c), do: {200, Payloads.current_user(c.user), c.req}
+  defp handle({"GET", "/oauth2/applications/@me"}, _, c), do: {200, application(c.user), c.req}
+  defp handle({"GET", "/applications/@me"}, _, c), do: {200, application(c.user), c.req}
 
-  defp route(m, ["applications", _id, "guilds", _gid, "commands"], _user, req) when m in ["GET", "PUT"],
-    do: {200, [], req}
+  # Application commands: none are registered, and registering is accepted
+  # without effect.
+  defp handle({_, "/applications/{application_id}/commands"}, _, c), do: {200, [], c.req}
+  defp handle({_, "/applications/{application_id}/guilds/{guild_id}/commands"}, _, c), do: {200, [], c.req}
 
-  defp route("GET", ["channels", id], user, req) do
-    with {:ok, channel_id} <- snowflake(id),
-         {:ok, guild} <- guild_of(channel_id),
-         {:ok, channel} <- Guild.channel(guild, channel_id, user.id) do
-      {200, channel, req}
-    end
+  # Guilds
+
+  defp handle({"GET", "/guilds/{guild_id}"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, with_counts} <- Params.boolean(query(c), "with_counts", false),
+         {:ok, body} <- Guild.guild(guild, c.user.id, with_counts),
+         do: {200, body, c.req}
   end
 
-  defp route("POST", ["channels", id, "messages"], user, req) do
-    with {:ok, channel_id} <- snowflake(id),
-         {:ok, body, req} <- read_json(req),
-         {:ok, content, nonce} <- message_body(body),
-         {:ok, guild} <- guild_of(channel_id),
-         {:ok, message} <- Guild.create_message(guild, channel_id, user.id, content, nonce) do
-      {200, message, req}
-    end
+  defp handle({"GET", "/guilds/{guild_id}/channels"}, p, c) do
+    with {:ok, guild} <- guild(p), {:ok, channels} <- Guild.channels(guild, c.user.id), do: {200, channels, c.req}
   end
 
-  defp route("PATCH", ["channels", cid, "messages", mid], user, req) do
-    with {:ok, channel_id} <- snowflake(cid),
-         {:ok, message_id} <- snowflake(mid, :unknown_message),
-         {:ok, body, req} <- read_json(req),
-         {:ok, content, _nonce} <- message_body(body),
-         {:ok, guild} <- guild_of(channel_id),
-         {:ok, message} <- Guild.update_message(guild, channel_id, message_id, user.id, content) do
-      {200, message, req}
-    end
-  end
-
-  defp route("DELETE", ["channels", cid, "messages", mid], user, req) do
-    with {:ok, channel_id} <- snowflake(cid),
-         {:ok, message_id} <- snowflake(mid, :unknown_message),
-         {:ok, guild} <- guild_of(channel_id),
-         :ok <- Guild.delete_message(guild, channel_id, message_id, user.id) do
-      {204, nil, req}
-    end
-  end
-
-  defp route("POST", ["channels", cid, "typing"], user, req) do
-    with {:ok, channel_id} <- snowflake(cid),
-         {:ok, guild} <- guild_of(channel_id),
-         :ok <- Guild.typing(guild, channel_id, user.id) do
-      {204, nil, req}
-    end
-  end
-
-  defp route("POST", ["guilds", gid, "channels"], user, req) do
-    with {:ok, guild} <- guild(gid),
-         {:ok, body, req} <- read_json(req),
+  defp handle({"POST", "/guilds/{guild_id}/channels"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, body, req} <- read_json(c.req),
          {:ok, attrs} <- channel_attrs(body, true),
-         {:ok, channel} <- Guild.create_channel(guild, user.id, attrs) do
-      {201, channel, req}
-    end
+         {:ok, channel} <- Guild.create_channel(guild, c.user.id, attrs),
+         do: {201, channel, req}
   end
 
-  defp route("PATCH", ["channels", cid], user, req) do
-    with {:ok, channel_id} <- snowflake(cid),
-         {:ok, guild} <- guild_of(channel_id),
-         {:ok, body, req} <- read_json(req),
-         {:ok, attrs} <- channel_attrs(body, false),
-         {:ok, channel} <- Guild.update_channel(guild, user.id, channel_id, attrs) do
-      {200, channel, req}
-    end
+  defp handle({"GET", "/guilds/{guild_id}/roles"}, p, c) do
+    with {:ok, guild} <- guild(p), {:ok, roles} <- Guild.roles(guild, c.user.id), do: {200, roles, c.req}
   end
 
-  defp route("DELETE", ["channels", cid], user, req) do
-    with {:ok, channel_id} <- snowflake(cid),
-         {:ok, guild} <- guild_of(channel_id),
-         {:ok, channel} <- Guild.delete_channel(guild, user.id, channel_id) do
-      {200, channel, req}
-    end
-  end
-
-  defp route("POST", ["guilds", gid, "roles"], user, req) do
-    with {:ok, guild} <- guild(gid),
-         {:ok, body, req} <- read_json(req),
+  defp handle({"POST", "/guilds/{guild_id}/roles"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, body, req} <- read_json(c.req),
          {:ok, attrs} <- role_attrs(body),
-         {:ok, role} <- Guild.create_role(guild, user.id, attrs) do
-      {200, role, req}
-    end
+         {:ok, role} <- Guild.create_role(guild, c.user.id, attrs),
+         do: {200, role, req}
   end
 
-  defp route("DELETE", ["guilds", gid, "roles", rid], user, req) do
-    with {:ok, guild} <- guild(gid),
-         {:ok, role_id} <- snowflake(rid, :unknown_role),
-         :ok <- Guild.delete_role(guild, user.id, role_id) do
-      {204, nil, req}
-    end
+  defp handle({"DELETE", "/guilds/{guild_id}/roles/{role_id}"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, role_id} <- id(p, "role_id", :unknown_role),
+         :ok <- Guild.delete_role(guild, c.user.id, role_id),
+         do: {204, nil, c.req}
   end
 
-  defp route("PATCH", ["guilds", gid, "members", uid], user, req) do
-    with {:ok, guild} <- guild(gid),
-         {:ok, user_id} <- snowflake(uid, :unknown_member),
-         {:ok, body, req} <- read_json(req),
+  # Listing members needs the GUILD_MEMBERS privileged intent, as on Discord.
+  defp handle({"GET", "/guilds/{guild_id}/members"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         :ok <- privileged(c.user, "GUILD_MEMBERS"),
+         {:ok, limit} <- Params.integer(query(c), "limit", 1, 1, 1000),
+         {:ok, after_id} <- Params.snowflake(query(c), "after"),
+         {:ok, members} <- Guild.members(guild, c.user.id, after_id || 0, limit),
+         do: {200, members, c.req}
+  end
+
+  defp handle({"GET", "/guilds/{guild_id}/members/{user_id}"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, user_id} <- id(p, "user_id", :unknown_member),
+         {:ok, member} <- Guild.member(guild, c.user.id, user_id),
+         do: {200, member, c.req}
+  end
+
+  defp handle({"PATCH", "/guilds/{guild_id}/members/{user_id}"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, user_id} <- id(p, "user_id", :unknown_member),
+         {:ok, body, req} <- read_json(c.req),
          {:ok, attrs} <- member_attrs(body),
-         {:ok, member} <- Guild.update_member(guild, user.id, user_id, attrs) do
-      {200, member, req}
+         {:ok, member} <- Guild.update_member(guild, c.user.id, user_id, attrs),
+         do: {200, member, req}
+  end
+
+  defp handle({"DELETE", "/guilds/{guild_id}/members/{user_id}"}, p, c) do
+    with {:ok, guild} <- guild(p),
+         {:ok, user_id} <- id(p, "user_id", :unknown_member),
+         :ok <- Guild.remove_member(guild, c.user.id, user_id),
+         do: {204, nil, c.req}
+  end
+
+  # Channels
+
+  defp handle({"GET", "/channels/{channel_id}"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, channel} <- Guild.channel(guild, channel_id, c.user.id),
+         do: {200, channel, c.req}
+  end
+
+  defp handle({"PATCH", "/channels/{channel_id}"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, body, req} <- read_json(c.req),
+         {:ok, attrs} <- channel_attrs(body, false),
+         {:ok, channel} <- Guild.update_channel(guild, c.user.id, channel_id, attrs),
+         do: {200, channel, req}
+  end
+
+  defp handle({"DELETE", "/channels/{channel_id}"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, channel} <- Guild.delete_channel(guild, c.user.id, channel_id),
+         do: {200, channel, c.req}
+  end
+
+  defp handle({"POST", "/channels/{channel_id}/typing"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         :ok <- Guild.typing(guild, channel_id, c.user.id),
+         do: {204, nil, c.req}
+  end
+
+  # Messages
+
+  defp handle({"GET", "/channels/{channel_id}/messages"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, limit} <- Params.integer(query(c), "limit", 50, 1, 100),
+         {:ok, page} <- Params.history_page(query(c)),
+         {:ok, messages} <- Guild.messages(guild, channel_id, c.user.id, page, limit),
+         do: {200, messages, c.req}
+  end
+
+  defp handle({"POST", "/channels/{channel_id}/messages"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, body, req} <- read_json(c.req),
+         {:ok, content, nonce} <- message_body(body),
+         {:ok, message} <- Guild.create_message(guild, channel_id, c.user.id, content, nonce),
+         do: {200, message, req}
+  end
+
+  defp handle({"GET", "/channels/{channel_id}/messages/{message_id}"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, message_id} <- id(p, "message_id", :unknown_message),
+         {:ok, message} <- Guild.message(guild, channel_id, message_id, c.user.id),
+         do: {200, message, c.req}
+  end
+
+  defp handle({"PATCH", "/channels/{channel_id}/messages/{message_id}"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, message_id} <- id(p, "message_id", :unknown_message),
+         {:ok, body, req} <- read_json(c.req),
+         {:ok, content, _nonce} <- message_body(body),
+         {:ok, message} <- Guild.update_message(guild, channel_id, message_id, c.user.id, content),
+         do: {200, message, req}
+  end
+
+  defp handle({"DELETE", "/channels/{channel_id}/messages/{message_id}"}, p, c) do
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, message_id} <- id(p, "message_id", :unknown_message),
+         :ok <- Guild.delete_message(guild, channel_id, message_id, c.user.id),
+         do: {204, nil, c.req}
+  end
+
+  defp handle({method, "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me"}, p, c) do
+    react = if method == "PUT", do: &Guild.add_reaction/5, else: &Guild.remove_reaction/5
+
+    with {:ok, guild, channel_id} <- channel(p),
+         {:ok, message_id} <- id(p, "message_id", :unknown_message),
+         {:ok, emoji} <- Emoji.parse(p["emoji_name"]),
+         :ok <- react.(guild, channel_id, message_id, c.user.id, emoji),
+         do: {204, nil, c.req}
+  end
+
+  # Path parameters. A malformed id is the same "unknown" error as an
+  # absent one.
+
+  defp id(params, name, error) do
+    case Integer.parse(params[name]) do
+      {n, ""} when n > 0 -> {:ok, n}
+      _ -> {:error, error}
     end
   end
 
-  defp route("DELETE", ["guilds", gid, "members", uid], user, req) do
-    with {:ok, guild} <- guild(gid),
-         {:ok, user_id} <- snowflake(uid, :unknown_member),
-         :ok <- Guild.remove_member(guild, user.id, user_id) do
-      {204, nil, req}
-    end
-  end
-
-  defp route(_method, _path, _user, req), do: {404, error("404: Not Found", 0), req}
-
-  defp guild(gid) do
-    with {:ok, id} <- snowflake(gid, :unknown_guild),
+  defp guild(params) do
+    with {:ok, id} <- id(params, "guild_id", :unknown_guild),
          {:ok, pid} <- Placement.lookup(id) do
       {:ok, pid}
     else
       _ -> {:error, :unknown_guild}
     end
   end
+
+  defp channel(params) do
+    with {:ok, channel_id} <- id(params, "channel_id", :unknown_channel),
+         {:ok, guild_id} <- Directory.guild_of_channel(channel_id),
+         {:ok, pid} <- Placement.lookup(guild_id) do
+      {:ok, pid, channel_id}
+    else
+      _ -> {:error, :unknown_channel}
+    end
+  end
+
+  defp query(c), do: :cowboy_req.parse_qs(c.req)
+
+  defp privileged(user, intent), do: if(intent in user.privileged_intents, do: :ok, else: {:error, :missing_access})
+
+  # Bodies
+
+  defp read_json(req) do
+    case :cowboy_req.read_body(req, %{length: @max_body, period: 5_000}) do
+      {:ok, body, req} ->
+        case JSON.decode(body, max_depth: 16) do
+          {:ok, %{} = map} -> {:ok, map, req}
+          _ -> {:error, :bad_json, req}
+        end
+
+      {:more, _, req} ->
+        {:error, :too_large, req}
+    end
+  end
+
+  defp message_body(%{"content" => content} = body) when is_binary(content) do
+    with :ok <- content(content), {:ok, nonce} <- nonce(body["nonce"]), do: {:ok, content, nonce}
+  end
+
+  defp message_body(%{"content" => _}), do: {:error, {:invalid_form, "content", "Could not interpret the value as a string."}}
+  defp message_body(_), do: {:error, :empty_message}
+
+  defp content(content) do
+    cond do
+      String.length(content) > 2000 -> {:error, {:invalid_form, "content", "Must be 2000 or fewer in length."}}
+      String.trim(content) == "" -> {:error, :empty_message}
+      true -> :ok
+    end
+  end
+
+  # The spec's nonce: a 64-bit integer, or a string of at most 25 characters.
+  defp nonce(nil), do: {:ok, nil}
+  defp nonce(n) when is_integer(n) and n >= -0x8000_0000_0000_0000 and n < 0x8000_0000_0000_0000, do: {:ok, n}
+  defp nonce(n) when is_binary(n), do: if(String.length(n) <= 25, do: {:ok, n}, else: nonce(:invalid))
+  defp nonce(_), do: {:error, {:invalid_form, "nonce", "Must be an integer or a string of 25 or fewer in length."}}
 
   defp channel_attrs(body, creating?) do
     name = body["name"]
@@ -273,96 +405,9 @@ defmodule Realtime.Gateway.Rest do
 
   defp role_ids(_), do: {:error, {:invalid_form, "roles", "Must be a list."}}
 
-  defp error_reply(:unknown_channel, req), do: {404, error("Unknown Channel", 10_003), req}
-  defp error_reply(:unknown_guild, req), do: {404, error("Unknown Guild", 10_004), req}
-  defp error_reply(:unknown_member, req), do: {404, error("Unknown Member", 10_007), req}
-  defp error_reply(:unknown_message, req), do: {404, error("Unknown Message", 10_008), req}
-  defp error_reply(:unknown_role, req), do: {404, error("Unknown Role", 10_011), req}
-  defp error_reply(:unknown_user, req), do: {404, error("Unknown User", 10_013), req}
-  defp error_reply(:cannot_edit, req), do: {403, error("Cannot edit a message authored by another user", 50_005), req}
-  defp error_reply(:missing_access, req), do: {403, error("Missing Access", 50_001), req}
-  defp error_reply(:missing_permissions, req), do: {403, error("Missing Permissions", 50_013), req}
-  defp error_reply(:empty_message, req), do: {400, error("Cannot send an empty message", 50_006), req}
-  defp error_reply({:invalid_form, field, msg}, req), do: {400, form_error(field, msg), req}
-  defp error_reply(:bad_json, req), do: {400, error("400: Bad Request", 50_109), req}
-  defp error_reply(:too_large, req), do: {413, error("Request entity too large", 40_005), req}
-
-  defp error(message, code), do: %{"message" => message, "code" => code}
-
-  defp form_error(field, msg) do
-    %{
-      "message" => "Invalid Form Body",
-      "code" => 50_035,
-      "errors" => %{field => %{"_errors" => [%{"code" => "BASE_TYPE_INVALID", "message" => msg}]}}
-    }
-  end
-
-  defp snowflake(s, error \\ :unknown_channel) do
-    case Integer.parse(s) do
-      {n, ""} when n > 0 -> {:ok, n}
-      _ -> {:error, error}
-    end
-  end
-
-  defp guild_of(channel_id) do
-    with {:ok, guild_id} <- Directory.guild_of_channel(channel_id),
-         {:ok, pid} <- Placement.lookup(guild_id) do
-      {:ok, pid}
-    else
-      :error -> {:error, :unknown_channel}
-    end
-  end
-
-  defp read_json(req) do
-    case :cowboy_req.read_body(req, %{length: @max_body, period: 5_000}) do
-      {:ok, body, req} ->
-        case JSON.decode(body, max_depth: 16) do
-          {:ok, %{} = map} -> {:ok, map, req}
-          _ -> {:error, :bad_json, req}
-        end
-
-      {:more, _, req} ->
-        {:error, :too_large, req}
-    end
-  end
-
-  defp message_body(%{"content" => content} = body) when is_binary(content) do
-    cond do
-      String.length(content) > 2000 -> {:error, {:invalid_form, "content", "Must be 2000 or fewer in length."}}
-      String.trim(content) == "" -> {:error, :empty_message}
-      true -> {:ok, content, nonce(body["nonce"])}
-    end
-  end
-
-  defp message_body(%{"content" => _}), do: {:error, {:invalid_form, "content", "Could not interpret the value as a string."}}
-  defp message_body(_), do: {:error, :empty_message}
-
-  defp nonce(n) when is_binary(n) or is_integer(n), do: n
-  defp nonce(_), do: nil
-
   defp application(user) do
-    app = Directory.application()
-
-    %{
-      "id" => to_string(app.id),
-      "name" => app.name,
-      "icon" => nil,
-      "description" => app.description,
-      "rpc_origins" => [],
-      "bot_public" => true,
-      "bot_require_code_grant" => false,
-      "bot" => Payloads.user(user),
-      "terms_of_service_url" => nil,
-      "privacy_policy_url" => nil,
-      "owner" => Payloads.user(user),
-      "verify_key" => String.duplicate("0", 64),
-      "team" => nil,
-      "guild_id" => nil,
-      "flags" => app.flags,
-      "tags" => [],
-      "install_params" => nil,
-      "custom_install_url" => nil
-    }
+    app = Map.put(Directory.application(), :guild_count, length(Directory.guilds_of(user.id)))
+    Payloads.application(app, user)
   end
 
   defp gateway_url, do: Application.get_env(:realtime, :gateway_url, "ws://127.0.0.1:4000")

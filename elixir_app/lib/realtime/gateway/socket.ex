@@ -12,7 +12,7 @@ defmodule Realtime.Gateway.Socket do
   @behaviour :cowboy_websocket
 
   alias Realtime.Directory
-  alias Realtime.Gateway.{Compression, Intents, Protocol, RateLimit, Session}
+  alias Realtime.Gateway.{Compression, IdentifyLimit, Intents, Protocol, RateLimit, Session}
 
   require Logger
 
@@ -132,16 +132,27 @@ defmodule Realtime.Gateway.Socket do
          {:ok, threshold} <- large_threshold(d["large_threshold"]),
          {:ok, user} <- auth(token),
          :ok <- intents(intents, user),
-         :ok <- sharding_required(user, shard) do
+         :ok <- sharding_required(user, shard),
+         :ok <- admit(user, shard) do
       {:ok, session, id} = Session.start(self(), user: user, intents: intents, shard: shard, large_threshold: threshold)
       Process.monitor(session)
       {:ok, %{state | session: session, session_id: id, user: user}}
     else
       {:close, reason} -> close(state, reason)
+      :invalid_session -> reply(state, [Protocol.encode(state.encoding, :invalid_session, false)])
     end
   end
 
   defp identify(_d, state), do: close(state, :decode_error)
+
+  # Identify concurrency and the session start limit: Discord answers an
+  # identify over either with Invalid Session, and the client tries again.
+  defp admit(user, {shard_id, _}) do
+    case IdentifyLimit.admit(user, shard_id) do
+      :ok -> :ok
+      {:error, _} -> :invalid_session
+    end
+  end
 
   defp shard(nil), do: {:ok, {0, 1}}
   defp shard([id, n]) when is_integer(id) and is_integer(n) and n >= 1 and id >= 0 and id < n, do: {:ok, {id, n}}

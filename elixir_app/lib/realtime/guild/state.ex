@@ -18,12 +18,10 @@ defmodule Realtime.Guild.State do
 
   alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON, Snowflake}
   alias Realtime.Gateway.{Intents, Payloads}
-  alias Realtime.Guild.{LazyLists, Permissions}
+  alias Realtime.Guild.{LazyLists, Mentions, Messages, Permissions}
 
-  @intent_views [:GUILDS, :GUILD_MEMBERS, :GUILD_PRESENCES, :GUILD_MESSAGES, :MESSAGE_CONTENT, :GUILD_MESSAGE_TYPING]
+  @intent_views [:GUILDS, :GUILD_MEMBERS, :GUILD_PRESENCES, :GUILD_MESSAGES, :MESSAGE_CONTENT, :GUILD_MESSAGE_TYPING, :GUILD_MESSAGE_REACTIONS]
 
-  # Messages kept per guild, for MESSAGE_UPDATE and MESSAGE_DELETE.
-  @kept_messages 5_000
   # Discord's rule: in guilds above this many members, sessions are passive
   # until they subscribe to the member list.
   @passive_members 75_000
@@ -38,8 +36,10 @@ defmodule Realtime.Guild.State do
     by_session: %{},
     free: [],
     next_slot: 0,
-    messages: %{},
-    message_order: :queue.new(),
+    # Recent history per channel (Realtime.Guild.Messages).
+    messages: nil,
+    # Member ids in order, for paging members (an ETS ordered_set).
+    member_ids: nil,
     presences: %{},
     lazy: %Realtime.Guild.LazyLists{},
     # Slots that get the firehose; in passive guilds, only after subscribing.
@@ -54,8 +54,13 @@ defmodule Realtime.Guild.State do
   @doc "A state for the guild data `guild` (see `Realtime.Seed`)."
   @spec new(map) :: t
   def new(guild) do
+    member_ids = :ets.new(:member_ids, [:ordered_set, :protected])
+    :ets.insert(member_ids, for(id <- Map.keys(guild.members), do: {id}))
+
     %__MODULE__{
       guild: guild,
+      messages: Messages.new(),
+      member_ids: member_ids,
       table: Fanout.new(),
       connected: Bitmap.new(),
       active: Bitmap.new(),
@@ -205,8 +210,17 @@ defmodule Realtime.Guild.State do
       end
 
     presences = if Intents.has?(intents, :GUILD_PRESENCES), do: Map.values(state.presences), else: []
-    Payloads.guild_create(g, members, &user!/1, joined_at: member.joined_at, large: large, presences: presences)
+    Payloads.guild_create(g, members, channels(state), &user!/1, joined_at: member.joined_at, large: large, presences: presences)
   end
+
+  # Every channel of the guild, rendered, in position order. Bots see all
+  # channels, as on Discord; permissions decide what they can do in them.
+  defp channels(state) do
+    state.guild.channels |> Map.values() |> Enum.sort_by(& &1.position) |> Enum.map(&render_channel(state, &1))
+  end
+
+  defp render_channel(state, channel),
+    do: Payloads.channel(channel, state.guild.id, Messages.last_id(state.messages, channel.id))
 
   defp user!(id) do
     {:ok, u} = Directory.user(id)
@@ -232,66 +246,68 @@ defmodule Realtime.Guild.State do
         author: user!(author_id),
         member: member,
         content: content,
-        nonce: nonce
+        mentions: mentions(state, content, perms),
+        nonce: nonce,
+        reactions: []
       }
 
       payload = Payloads.message(msg)
-      readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
-      # Passive sessions get only the messages that mention them.
-      Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, content)))
+      readers = message_readers(state, channel_id, msg.mentions)
       full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
       for {slot, %{user_id: ^author_id}} <- state.slots, Bitmap.member?(readers, slot), do: Bitmap.put(full, slot)
-      stripped = Bitmap.difference(readers, full)
       dispatch(state, full, "MESSAGE_CREATE", payload)
-      dispatch(state, stripped, "MESSAGE_CREATE", %{payload | "content" => ""})
-      state = %{state | passive_channels: Map.put(state.passive_channels, channel_id, msg.id)}
-      {:ok, payload, keep_message(state, msg)}
+      dispatch(state, Bitmap.difference(readers, full), "MESSAGE_CREATE", %{payload | "content" => ""})
+      Messages.put(state.messages, msg)
+      {:ok, payload, %{state | passive_channels: Map.put(state.passive_channels, channel_id, msg.id)}}
     end
   end
 
-  # Slots of sessions a message mentions: @everyone or @here, their user
-  # (<@id>) or one of their roles (<@&id>).
-  defp mentioned(state, content) do
-    if String.contains?(content, ["@everyone", "@here"]) do
-      state.connected
-    else
-      users = for [_, id] <- Regex.scan(~r/<@!?(\d+)>/, content), into: MapSet.new(), do: String.to_integer(id)
-      roles = for [_, id] <- Regex.scan(~r/<@&(\d+)>/, content), into: MapSet.new(), do: String.to_integer(id)
-
-      Bitmap.from_list(
-        for {slot, %{user_id: uid}} <- state.slots,
-            MapSet.member?(users, uid) or Enum.any?(state.guild.members[uid].roles, &MapSet.member?(roles, &1)),
-            do: slot
-      )
-    end
+  # The mentions of `content` that apply here, with users resolved.
+  defp mentions(state, content, author_perms) do
+    may_everyone = Permissions.has?(author_perms, Permissions.bit(:mention_everyone))
+    m = content |> Mentions.parse() |> Mentions.resolve(state.guild, may_everyone)
+    %{m | users: Enum.map(m.users, &user!/1)}
   end
 
-  defp keep_message(state, msg) do
-    order = :queue.in(msg.id, state.message_order)
-    state = %{state | messages: Map.put(state.messages, msg.id, msg), message_order: order}
+  # Sessions that receive a message event: those who see the channel and
+  # asked for messages; in passive guilds, only the active ones and those
+  # the message mentions.
+  defp message_readers(state, channel_id, mentions) do
+    readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
+    Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, mentions)))
+    readers
+  end
 
-    if map_size(state.messages) > @kept_messages do
-      {{:value, oldest}, order} = :queue.out(state.message_order)
-      %{state | messages: Map.delete(state.messages, oldest), message_order: order}
-    else
-      state
-    end
+  # Slots of sessions a message mentions: all for @everyone or @here, else
+  # those of mentioned users and of members with a mentioned role.
+  defp mentioned(state, %{everyone: true}), do: state.connected
+
+  defp mentioned(state, %{users: users, roles: roles}) do
+    users = MapSet.new(users, & &1.id)
+
+    Bitmap.from_list(
+      for {slot, %{user_id: uid}} <- state.slots,
+          MapSet.member?(users, uid) or Enum.any?(state.guild.members[uid].roles, &(&1 in roles)),
+          do: slot
+    )
   end
 
   @doc "Edits a message of `user_id`'s (MESSAGE_UPDATE)."
   @spec update_message(t, integer, integer, integer, String.t()) :: {:ok, map, t} | {:error, atom}
   def update_message(state, channel_id, message_id, user_id, content) do
     with {:ok, msg} <- fetch_message(state, channel_id, message_id),
-         :ok <- if(msg.author.id == user_id, do: :ok, else: {:error, :cannot_edit}) do
-      msg = msg |> Map.put(:content, content) |> Map.put(:edited, DateTime.to_iso8601(DateTime.utc_now()))
+         :ok <- if(msg.author.id == user_id, do: :ok, else: {:error, :cannot_edit}),
+         {:ok, member} <- fetch_member(state, user_id) do
+      perms = Permissions.in_channel(state.guild, member, state.guild.channels[channel_id])
+      edited = DateTime.to_iso8601(DateTime.utc_now())
+      msg = %{msg | content: content, mentions: mentions(state, content, perms)} |> Map.put(:edited, edited)
       payload = Payloads.message(msg)
-      readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
-      # Passive sessions get only the messages that mention them.
-      Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, content)))
+      readers = message_readers(state, channel_id, msg.mentions)
       full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
       dispatch(state, full, "MESSAGE_UPDATE", payload)
       dispatch(state, Bitmap.difference(readers, full), "MESSAGE_UPDATE", %{payload | "content" => ""})
-      {:ok, payload, %{state | messages: Map.put(state.messages, message_id, msg)}}
+      Messages.put(state.messages, msg)
+      {:ok, payload, state}
     end
   end
 
@@ -303,7 +319,8 @@ defmodule Realtime.Guild.State do
          :ok <- author_or(msg, user_id, Permissions.in_channel(state.guild, member, state.guild.channels[channel_id]), :manage_messages) do
       d = %{"id" => to_string(message_id), "channel_id" => to_string(channel_id), "guild_id" => to_string(state.guild.id)}
       dispatch(state, Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES]), "MESSAGE_DELETE", d)
-      {:ok, %{state | messages: Map.delete(state.messages, message_id)}}
+      Messages.delete(state.messages, channel_id, message_id)
+      {:ok, state}
     end
   end
 
@@ -311,10 +328,123 @@ defmodule Realtime.Guild.State do
   defp author_or(_msg, _user, perms, perm), do: check_permission(perms, perm, :missing_permissions)
 
   defp fetch_message(state, channel_id, message_id) do
-    case Map.fetch(state.messages, message_id) do
-      {:ok, %{channel_id: ^channel_id} = msg} -> {:ok, msg}
-      _ -> {:error, :unknown_message}
+    case Messages.fetch(state.messages, channel_id, message_id) do
+      {:ok, msg} -> {:ok, msg}
+      :error -> {:error, :unknown_message}
     end
+  end
+
+  @doc """
+  A page of channel history as `user_id` may read it, newest first (see
+  `Realtime.Guild.Messages.page/4`). Needs VIEW_CHANNEL (`:missing_access`);
+  without READ_MESSAGE_HISTORY the page is empty, as on Discord.
+  """
+  @spec messages(t, integer, integer, Messages.page(), pos_integer) :: {:ok, [map]} | {:error, atom}
+  def messages(state, channel_id, user_id, page, limit) do
+    with {:ok, perms} <- channel_permissions(state, channel_id, user_id),
+         :ok <- check_permission(perms, :view_channel, :missing_access) do
+      case check_permission(perms, :read_message_history, :missing_permissions) do
+        :ok -> {:ok, for(m <- Messages.page(state.messages, channel_id, page, limit), do: render_message(m, user_id))}
+        {:error, _} -> {:ok, []}
+      end
+    end
+  end
+
+  @doc "One message as `user_id` may read it: needs VIEW_CHANNEL and READ_MESSAGE_HISTORY."
+  @spec message(t, integer, integer, integer) :: {:ok, map} | {:error, atom}
+  def message(state, channel_id, message_id, user_id) do
+    with {:ok, perms} <- channel_permissions(state, channel_id, user_id),
+         :ok <- check_permission(perms, :view_channel, :missing_access),
+         :ok <- check_permission(perms, :read_message_history, :missing_permissions),
+         {:ok, msg} <- fetch_message(state, channel_id, message_id) do
+      {:ok, render_message(msg, user_id)}
+    end
+  end
+
+  # Apps without the MESSAGE_CONTENT privilege read empty content, except
+  # in their own messages and those that mention them, as on Discord.
+  defp render_message(msg, viewer_id) do
+    payload = Payloads.message(msg, viewer_id)
+    viewer = user!(viewer_id)
+
+    if "MESSAGE_CONTENT" in Map.get(viewer, :privileged_intents, []) or msg.author.id == viewer_id or
+         Enum.any?(msg.mentions.users, &(&1.id == viewer_id)),
+       do: payload,
+       else: %{payload | "content" => ""}
+  end
+
+  @doc """
+  Adds `user_id`'s reaction with `emoji` (`%{"id" => nil, "name" => ...}`)
+  to a message and sends MESSAGE_REACTION_ADD. Needs VIEW_CHANNEL and
+  READ_MESSAGE_HISTORY, and ADD_REACTIONS to be the first with that emoji.
+  Reacting twice is a no-op.
+  """
+  @spec add_reaction(t, integer, integer, integer, map) :: {:ok, t} | {:error, atom}
+  def add_reaction(state, channel_id, message_id, user_id, emoji) do
+    with {:ok, perms} <- channel_permissions(state, channel_id, user_id),
+         :ok <- check_permission(perms, :view_channel, :missing_access),
+         :ok <- check_permission(perms, :read_message_history, :missing_permissions),
+         {:ok, msg} <- fetch_message(state, channel_id, message_id) do
+      case List.keyfind(msg.reactions, emoji, 0) do
+        {_, users} ->
+          if MapSet.member?(users, user_id), do: {:ok, state}, else: react(state, msg, user_id, emoji, MapSet.put(users, user_id))
+
+        nil ->
+          with :ok <- check_permission(perms, :add_reactions, :missing_permissions),
+               do: react(state, msg, user_id, emoji, MapSet.new([user_id]))
+      end
+    end
+  end
+
+  @doc "Removes `user_id`'s reaction with `emoji` and sends MESSAGE_REACTION_REMOVE; a no-op without one."
+  @spec remove_reaction(t, integer, integer, integer, map) :: {:ok, t} | {:error, atom}
+  def remove_reaction(state, channel_id, message_id, user_id, emoji) do
+    with {:ok, perms} <- channel_permissions(state, channel_id, user_id),
+         :ok <- check_permission(perms, :view_channel, :missing_access),
+         {:ok, msg} <- fetch_message(state, channel_id, message_id) do
+      case List.keyfind(msg.reactions, emoji, 0) do
+        {_, users} -> if MapSet.member?(users, user_id), do: react(state, msg, user_id, emoji, MapSet.delete(users, user_id)), else: {:ok, state}
+        nil -> {:ok, state}
+      end
+    end
+  end
+
+  # Stores a message's new set of users for `emoji` and tells who sees the
+  # channel and asked for reactions.
+  defp react(state, msg, user_id, emoji, users) do
+    reactions =
+      case {List.keymember?(msg.reactions, emoji, 0), MapSet.size(users)} do
+        {_, 0} -> List.keydelete(msg.reactions, emoji, 0)
+        {true, _} -> List.keyreplace(msg.reactions, emoji, 0, {emoji, users})
+        {false, _} -> msg.reactions ++ [{emoji, users}]
+      end
+
+    Messages.put(state.messages, %{msg | reactions: reactions})
+    added = MapSet.member?(users, user_id)
+
+    d = %{
+      "user_id" => to_string(user_id),
+      "channel_id" => to_string(msg.channel_id),
+      "message_id" => to_string(msg.id),
+      "guild_id" => to_string(state.guild.id),
+      "emoji" => emoji,
+      "burst" => false,
+      "type" => 0
+    }
+
+    {t, d} =
+      if added,
+        do: {"MESSAGE_REACTION_ADD", Map.merge(d, %{"member" => Payloads.member(state.guild.members[user_id], user!(user_id)), "message_author_id" => to_string(msg.author.id), "burst_colors" => []})},
+        else: {"MESSAGE_REACTION_REMOVE", d}
+
+    dispatch(state, Bitmap.intersection(state.views[msg.channel_id], state.intents[:GUILD_MESSAGE_REACTIONS]), t, d)
+    {:ok, state}
+  end
+
+  defp channel_permissions(state, channel_id, user_id) do
+    with {:ok, channel} <- fetch_channel(state, channel_id),
+         {:ok, member} <- fetch_member(state, user_id),
+         do: {:ok, Permissions.in_channel(state.guild, member, channel)}
   end
 
   @doc "TYPING_START in `channel_id`, to members who see it and asked for typing events."
@@ -369,7 +499,7 @@ defmodule Realtime.Guild.State do
       state = %{state | views: Map.put(state.views, id, Bitmap.new())}
       Directory.put_channel(id, state.guild.id)
       recompute_views(state)
-      payload = Payloads.channel(channel, state.guild.id)
+      payload = render_channel(state, channel)
       dispatch(state, Bitmap.intersection(state.views[id], state.intents[:GUILDS]), "CHANNEL_CREATE", payload)
       {:ok, payload, state}
     end
@@ -387,7 +517,7 @@ defmodule Realtime.Guild.State do
       channel = Map.merge(channel, Map.take(attrs, [:name, :topic, :permission_overwrites]))
       state = put_guild(state, :channels, channel_id, channel)
       recompute_views(state)
-      payload = Payloads.channel(channel, state.guild.id)
+      payload = render_channel(state, channel)
       dispatch(state, Bitmap.intersection(Bitmap.union(before, state.views[channel_id]), state.intents[:GUILDS]), "CHANNEL_UPDATE", payload)
       {:ok, payload, LazyLists.rebuild(state)}
     end
@@ -398,8 +528,9 @@ defmodule Realtime.Guild.State do
   def delete_channel(state, user_id, channel_id) do
     with {:ok, channel} <- fetch_channel(state, channel_id),
          :ok <- guild_permission(state, user_id, :manage_channels) do
-      payload = Payloads.channel(channel, state.guild.id)
+      payload = render_channel(state, channel)
       dispatch(state, Bitmap.intersection(state.views[channel_id], state.intents[:GUILDS]), "CHANNEL_DELETE", payload)
+      Messages.delete_channel(state.messages, channel_id)
       state = delete_guild(state, :channels, channel_id)
       {:ok, payload, %{state | views: Map.delete(state.views, channel_id)}}
     end
@@ -452,6 +583,7 @@ defmodule Realtime.Guild.State do
       {{:ok, user}, false} ->
         member = %{user_id: user_id, roles: [], nick: nil, joined_at: DateTime.utc_now() |> DateTime.to_iso8601()}
         state = put_guild(state, :members, user_id, member)
+        :ets.insert(state.member_ids, {user_id})
         payload = Map.put(Payloads.member(member, user), "guild_id", to_string(state.guild.id))
         dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_ADD", payload)
         {:ok, payload, LazyLists.member_changed(state, user_id)}
@@ -469,6 +601,7 @@ defmodule Realtime.Guild.State do
       d = %{"guild_id" => to_string(state.guild.id), "user" => Payloads.user(user!(user_id))}
       dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_REMOVE", d)
       state = delete_guild(state, :members, user_id)
+      :ets.delete(state.member_ids, user_id)
       leaving = for {pid, slot} <- state.by_session, state.slots[slot].user_id == user_id, do: pid
       state = Enum.reduce(leaving, state, &unsubscribe(&2, &1))
       {:ok, LazyLists.member_changed(state, user_id)}
@@ -515,10 +648,72 @@ defmodule Realtime.Guild.State do
   @doc "The channel object of `channel_id`, if `user_id` may view it."
   @spec channel_for(t, integer, integer) :: {:ok, map} | {:error, atom}
   def channel_for(state, channel_id, user_id) do
-    with {:ok, channel} <- fetch_channel(state, channel_id),
-         {:ok, member} <- fetch_member(state, user_id),
-         :ok <- check_permission(Permissions.in_channel(state.guild, member, channel), :view_channel, :missing_access) do
-      {:ok, Payloads.channel(channel, state.guild.id)}
+    with {:ok, perms} <- channel_permissions(state, channel_id, user_id),
+         :ok <- check_permission(perms, :view_channel, :missing_access) do
+      {:ok, render_channel(state, state.guild.channels[channel_id])}
+    end
+  end
+
+  @doc """
+  The guild object for member `user_id` (`:missing_access` for others);
+  `with_counts` adds the approximate member and online counts.
+  """
+  @spec guild_for(t, integer, boolean) :: {:ok, map} | {:error, atom}
+  def guild_for(state, user_id, with_counts) do
+    with {:ok, _member} <- fetch_member(state, user_id) do
+      guild = Payloads.guild(state.guild)
+
+      if with_counts do
+        counts = %{"approximate_member_count" => map_size(state.guild.members), "approximate_presence_count" => online_count(state)}
+        {:ok, Map.merge(guild, counts)}
+      else
+        {:ok, guild}
+      end
+    end
+  end
+
+  # Members online by `online?/2`, counted in O(presences + sessions).
+  defp online_count(state) do
+    by_presence = Enum.count(state.presences, fn {_, p} -> p["status"] in ["online", "idle", "dnd"] end)
+    connected = for {_, %{user_id: uid}} <- state.slots, not Map.has_key?(state.presences, uid), uniq: true, do: uid
+    by_presence + length(connected)
+  end
+
+  @doc "Every channel of the guild, for member `user_id`."
+  @spec channels_for(t, integer) :: {:ok, [map]} | {:error, atom}
+  def channels_for(state, user_id) do
+    with {:ok, _member} <- fetch_member(state, user_id), do: {:ok, channels(state)}
+  end
+
+  @doc "Every role of the guild, for member `user_id`."
+  @spec roles_for(t, integer) :: {:ok, [map]} | {:error, atom}
+  def roles_for(state, user_id) do
+    with {:ok, _member} <- fetch_member(state, user_id), do: {:ok, Payloads.guild(state.guild)["roles"]}
+  end
+
+  @doc "The member object of `user_id`, for member `actor_id`."
+  @spec member_for(t, integer, integer) :: {:ok, map} | {:error, atom}
+  def member_for(state, actor_id, user_id) do
+    with {:ok, _actor} <- fetch_member(state, actor_id),
+         {:ok, member} <- fetch_target(state, user_id),
+         do: {:ok, Payloads.member(member, user!(user_id))}
+  end
+
+  @doc "Up to `limit` members with ids above `after`, in id order, for member `actor_id`."
+  @spec members_page(t, integer, non_neg_integer, pos_integer) :: {:ok, [map]} | {:error, atom}
+  def members_page(state, actor_id, after_id, limit) do
+    with {:ok, _actor} <- fetch_member(state, actor_id) do
+      ids = next_member_ids(state.member_ids, after_id, limit, [])
+      {:ok, for(id <- ids, do: Payloads.member(state.guild.members[id], user!(id)))}
+    end
+  end
+
+  defp next_member_ids(_table, _after, 0, acc), do: Enum.reverse(acc)
+
+  defp next_member_ids(table, after_id, n, acc) do
+    case :ets.next(table, after_id) do
+      :"$end_of_table" -> Enum.reverse(acc)
+      id -> next_member_ids(table, id, n - 1, [id | acc])
     end
   end
 
