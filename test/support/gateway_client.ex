@@ -162,22 +162,22 @@ defmodule Realtime.Test.GatewayClient do
 
   @doc "An HTTP request to the REST API; returns `{status, headers, decoded_body}`."
   def rest(port, method, path, token, body \\ nil) do
+    {status, headers, raw} = rest_raw(port, method, path, token, body)
+    {status, headers, raw && elem(JSON.decode(raw), 1)}
+  end
+
+  @doc "An HTTP request to the REST API; returns `{status, headers, body_bytes | nil}`."
+  def rest_raw(port, method, path, token, body \\ nil) do
     {:ok, conn} = :gun.open(~c"127.0.0.1", port, %{protocols: [:http], retry: 0})
     {:ok, :http} = :gun.await_up(conn, 5_000)
     headers = if(token, do: [{"authorization", "Bot " <> token}], else: []) ++ [{"content-type", "application/json"}]
-
-    ref =
-      case method do
-        :get -> :gun.get(conn, path, headers)
-        :delete -> :gun.delete(conn, path, headers)
-        :post -> :gun.post(conn, path, headers, body || "")
-        :patch -> :gun.patch(conn, path, headers, body || "")
-      end
+    method = method |> Atom.to_string() |> String.upcase()
+    ref = :gun.request(conn, method, path, headers, body || "")
 
     result =
       case :gun.await(conn, ref, 5_000) do
         {:response, :fin, status, hs} -> {status, hs, nil}
-        {:response, :nofin, status, hs} -> with {:ok, b} <- :gun.await_body(conn, ref, 5_000), do: {status, hs, elem(JSON.decode(b), 1)}
+        {:response, :nofin, status, hs} -> with {:ok, b} <- :gun.await_body(conn, ref, 5_000), do: {status, hs, b}
       end
 
     :gun.close(conn)

@@ -94,7 +94,7 @@ defmodule Realtime.Gateway.Session do
 
     ready = %{
       "v" => 10,
-      "user" => Realtime.Gateway.Payloads.user(state.user),
+      "user" => Realtime.Gateway.Payloads.current_user(state.user),
       "guilds" => Enum.map(guild_ids, &%{"id" => to_string(&1), "unavailable" => true}),
       "session_id" => state.id,
       "resume_gateway_url" => Application.get_env(:realtime, :gateway_url, "ws://127.0.0.1:4000"),

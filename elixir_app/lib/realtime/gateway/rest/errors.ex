@@ -9,7 +9,6 @@ defmodule Realtime.Gateway.Rest.Errors do
   @type reason ::
           atom
           | {:invalid_form, String.t(), String.t()}
-          | {:invalid_form, String.t(), String.t(), String.t()}
           | {:rate_limited, :user | :global, non_neg_integer}
 
   @doc "The status and body for `reason`."
@@ -31,10 +30,11 @@ defmodule Realtime.Gateway.Rest.Errors do
   def reply(:empty_message), do: {400, error("Cannot send an empty message", 50_006)}
   def reply(:bad_json), do: {400, error("400: Bad Request", 50_109)}
   def reply(:too_large), do: {413, error("Request entity too large", 40_005)}
-  def reply({:invalid_form, field, message}), do: reply({:invalid_form, field, "BASE_TYPE_INVALID", message})
-
-  def reply({:invalid_form, field, code, message}) do
-    {400, %{"message" => "Invalid Form Body", "code" => 50_035, "errors" => %{field => %{"_errors" => [%{"code" => code, "message" => message}]}}}}
+  # Discord's live API puts string codes (BASE_TYPE_INVALID, ...) in
+  # `_errors`; its spec says integers, and the spec is our contract, so the
+  # field errors carry the form error's own code.
+  def reply({:invalid_form, field, message}) do
+    {400, %{"message" => "Invalid Form Body", "code" => 50_035, "errors" => %{field => %{"_errors" => [%{"code" => 50_035, "message" => message}]}}}}
   end
 
   def reply({:rate_limited, scope, retry_after_ms}) do

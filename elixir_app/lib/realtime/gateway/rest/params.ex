@@ -1,13 +1,13 @@
 defmodule Realtime.Gateway.Rest.Params do
   @moduledoc """
   Query-string parameters checked the way Discord checks them. A bad value
-  is `{:error, {:invalid_form, field, code, message}}`, which the REST
-  handler answers with 400 and Discord's form error body naming the field
-  and the reason (`NUMBER_TYPE_COERCE`, `NUMBER_TYPE_MAX`, ...). Pure.
+  is `{:error, {:invalid_form, field, message}}`, which the REST handler
+  answers with 400 and Discord's form error body naming the field and
+  saying what is wrong with it, in Discord's words. Pure.
   """
 
   @type query :: [{String.t(), String.t() | true}]
-  @type form_error :: {:invalid_form, String.t(), String.t(), String.t()}
+  @type form_error :: {:invalid_form, String.t(), String.t()}
 
   @doc """
   An integer parameter in `min..max`, `default` when absent.
@@ -20,10 +20,10 @@ defmodule Realtime.Gateway.Rest.Params do
 
       raw ->
         case Integer.parse(raw) do
-          {n, ""} when n < min -> form(name, "NUMBER_TYPE_MIN", "int value should be greater than or equal to #{min}.")
-          {n, ""} when n > max -> form(name, "NUMBER_TYPE_MAX", "int value should be less than or equal to #{max}.")
+          {n, ""} when n < min -> form(name, "int value should be greater than or equal to #{min}.")
+          {n, ""} when n > max -> form(name, "int value should be less than or equal to #{max}.")
           {n, ""} -> {:ok, n}
-          _ -> form(name, "NUMBER_TYPE_COERCE", "Value \"#{printable(raw)}\" is not int.")
+          _ -> form(name, "Value \"#{printable(raw)}\" is not int.")
         end
     end
   end
@@ -38,7 +38,7 @@ defmodule Realtime.Gateway.Rest.Params do
       raw ->
         case Integer.parse(raw) do
           {n, ""} when n >= 0 and n < 0x1_0000_0000_0000_0000 -> {:ok, n}
-          _ -> form(name, "NUMBER_TYPE_COERCE", "Value \"#{printable(raw)}\" is not snowflake.")
+          _ -> form(name, "Value \"#{printable(raw)}\" is not snowflake.")
         end
     end
   end
@@ -54,7 +54,7 @@ defmodule Realtime.Gateway.Rest.Params do
 
   defp to_boolean(v, _name, _raw) when v in ["true", "1"], do: {:ok, true}
   defp to_boolean(v, _name, _raw) when v in ["false", "0"], do: {:ok, false}
-  defp to_boolean(_v, name, raw), do: form(name, "BOOLEAN_TYPE_COERCE", "Value \"#{printable(raw)}\" is not boolean.")
+  defp to_boolean(_v, name, raw), do: form(name, "Value \"#{printable(raw)}\" is not boolean.")
 
   @doc """
   Which page of channel history a query asks for: `around`, else `before`,
@@ -90,5 +90,5 @@ defmodule Realtime.Gateway.Rest.Params do
     if String.printable?(raw), do: raw, else: inspect(raw)
   end
 
-  defp form(name, code, message), do: {:error, {:invalid_form, name, code, message}}
+  defp form(name, message), do: {:error, {:invalid_form, name, message}}
 end
