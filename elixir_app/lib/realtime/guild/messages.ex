@@ -9,26 +9,32 @@ defmodule Realtime.Guild.Messages do
   any id, in either direction. Keeping the messages off the guild's heap
   also keeps its garbage collections short.
 
-  At most `:history_per_channel` messages are kept per channel (default
-  1,000; the oldest go first). This is memory, not storage: history is lost
+  At most `per_channel` messages are kept per channel (the
+  `:history_per_channel` setting, default 1,000; the oldest go first). This is memory, not storage: history is lost
   when the guild restarts.
   """
 
   @default_per_channel 1_000
 
-  @type t :: :ets.tid()
+  defstruct [:table, :per_channel]
+
+  @type t :: %__MODULE__{table: :ets.tid(), per_channel: pos_integer}
   @type page :: :latest | {:before, integer} | {:after, integer} | {:around, integer}
 
-  @doc "An empty history, owned by the calling process."
-  @spec new() :: t
-  def new, do: :ets.new(__MODULE__, [:ordered_set, :protected])
+  @doc """
+  An empty history, owned by the calling process, keeping `per_channel`
+  messages per channel (default: the `:history_per_channel` setting).
+  """
+  @spec new(pos_integer) :: t
+  def new(per_channel \\ Application.get_env(:realtime, :history_per_channel, @default_per_channel)),
+    do: %__MODULE__{table: :ets.new(__MODULE__, [:ordered_set, :protected]), per_channel: per_channel}
 
   @doc "Stores `msg` (new or edited), evicting the channel's oldest beyond the cap."
   @spec put(t, map) :: :ok
-  def put(table, %{channel_id: cid, id: id} = msg) do
+  def put(%__MODULE__{table: table, per_channel: cap}, %{channel_id: cid, id: id} = msg) do
     if :ets.insert_new(table, {{cid, id}, msg}) do
       count = :ets.update_counter(table, {:count, cid}, 1, {{:count, cid}, 0})
-      if count > per_channel(), do: delete_oldest(table, cid)
+      if count > cap, do: delete_oldest(table, cid)
     else
       :ets.insert(table, {{cid, id}, msg})
     end
@@ -45,7 +51,7 @@ defmodule Realtime.Guild.Messages do
 
   @doc "The message `id` of channel `cid`."
   @spec fetch(t, integer, integer) :: {:ok, map} | :error
-  def fetch(table, cid, id) do
+  def fetch(%__MODULE__{table: table}, cid, id) do
     case :ets.lookup(table, {cid, id}) do
       [{_, msg}] -> {:ok, msg}
       [] -> :error
@@ -54,7 +60,7 @@ defmodule Realtime.Guild.Messages do
 
   @doc "Forgets a message."
   @spec delete(t, integer, integer) :: :ok
-  def delete(table, cid, id), do: delete_key(table, {cid, id})
+  def delete(%__MODULE__{table: table}, cid, id), do: delete_key(table, {cid, id})
 
   defp delete_key(table, {cid, _} = key) do
     if :ets.member(table, key) do
@@ -67,7 +73,7 @@ defmodule Realtime.Guild.Messages do
 
   @doc "Forgets a channel's whole history."
   @spec delete_channel(t, integer) :: :ok
-  def delete_channel(table, cid) do
+  def delete_channel(%__MODULE__{table: table}, cid) do
     :ets.match_delete(table, {{cid, :_}, :_})
     :ets.delete(table, {:count, cid})
     :ok
@@ -75,7 +81,7 @@ defmodule Realtime.Guild.Messages do
 
   @doc "The id of the newest message in channel `cid`, or `nil`."
   @spec last_id(t, integer) :: integer | nil
-  def last_id(table, cid) do
+  def last_id(%__MODULE__{table: table}, cid) do
     # Atoms sort after integers, so this key follows all of the channel's.
     case :ets.prev(table, {cid, :end}) do
       {^cid, id} -> id
@@ -90,11 +96,13 @@ defmodule Realtime.Guild.Messages do
   id itself and newer).
   """
   @spec page(t, integer, page, pos_integer) :: [map]
-  def page(table, cid, :latest, limit), do: walk(table, cid, &:ets.prev/2, {cid, :end}, limit)
-  def page(table, cid, {:before, id}, limit), do: walk(table, cid, &:ets.prev/2, {cid, id}, limit)
-  def page(table, cid, {:after, id}, limit), do: table |> walk(cid, &:ets.next/2, {cid, id}, limit) |> Enum.reverse()
+  def page(%__MODULE__{table: table}, cid, page, limit), do: walk_page(table, cid, page, limit)
 
-  def page(table, cid, {:around, id}, limit) do
+  defp walk_page(table, cid, :latest, limit), do: walk(table, cid, &:ets.prev/2, {cid, :end}, limit)
+  defp walk_page(table, cid, {:before, id}, limit), do: walk(table, cid, &:ets.prev/2, {cid, id}, limit)
+  defp walk_page(table, cid, {:after, id}, limit), do: table |> walk(cid, &:ets.next/2, {cid, id}, limit) |> Enum.reverse()
+
+  defp walk_page(table, cid, {:around, id}, limit) do
     older = div(limit, 2)
     newer = table |> walk(cid, &:ets.next/2, {cid, id - 1}, limit - older) |> Enum.reverse()
     newer ++ walk(table, cid, &:ets.prev/2, {cid, id}, older)
@@ -115,6 +123,4 @@ defmodule Realtime.Guild.Messages do
         Enum.reverse(acc)
     end
   end
-
-  defp per_channel, do: Application.get_env(:realtime, :history_per_channel, @default_per_channel)
 end

@@ -361,16 +361,17 @@ defmodule Realtime.Guild.State do
     end
   end
 
-  # Apps without the MESSAGE_CONTENT privilege read empty content, except
+  # Bots without the MESSAGE_CONTENT privilege read empty content, except
   # in their own messages and those that mention them, as on Discord.
   defp render_message(msg, viewer_id) do
     payload = Payloads.message(msg, viewer_id)
-    viewer = user!(viewer_id)
+    if reads_content?(user!(viewer_id), msg), do: payload, else: %{payload | "content" => ""}
+  end
 
-    if "MESSAGE_CONTENT" in Map.get(viewer, :privileged_intents, []) or msg.author.id == viewer_id or
-         Enum.any?(msg.mentions.users, &(&1.id == viewer_id)),
-       do: payload,
-       else: %{payload | "content" => ""}
+  defp reads_content?(%{bot: false}, _msg), do: true
+
+  defp reads_content?(viewer, msg) do
+    "MESSAGE_CONTENT" in viewer.privileged_intents or msg.author.id == viewer.id or Enum.any?(msg.mentions.users, &(&1.id == viewer.id))
   end
 
   @doc """
