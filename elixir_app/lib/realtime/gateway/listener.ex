@@ -25,8 +25,11 @@ defmodule Realtime.Gateway.Listener do
          ]}
       ])
 
+    # Bots keep one HTTP connection open for all their REST calls: allow
+    # 1,000 requests on it (as nginx does) rather than Cowboy's 100.
     :ranch.child_spec(ref, :ranch_tcp, %{socket_opts: [ip: ip, port: port], num_acceptors: 4}, :cowboy_clear, %{
-      env: %{dispatch: dispatch}
+      env: %{dispatch: dispatch},
+      max_keepalive: 1_000
     })
   end
 

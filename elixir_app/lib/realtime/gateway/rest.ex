@@ -42,19 +42,26 @@ defmodule Realtime.Gateway.Rest do
     user = authenticate(req)
 
     case RateLimit.check(caller(user, req), {route.method, route.template}, Routes.major(params)) do
+      :off ->
+        respond(route, params, user, %{}, req)
+
+
       {:limited, scope, retry_after, headers} ->
         headers = Map.merge(headers, %{"retry-after" => retry_header(retry_after), "x-ratelimit-scope" => to_string(scope)})
         error({:rate_limited, scope, retry_after}, headers, req)
 
-      {:ok, headers} when user == :error and route.auth == :bot ->
-        error(:unauthorized, headers, req)
-
       {:ok, headers} ->
-        case safe_handle(route, params, %{user: user, req: req}) do
-          {:error, reason, req} -> error(reason, headers, req)
-          {:error, reason} -> error(reason, headers, req)
-          {status, body, req} -> {status, headers, body, req}
-        end
+        respond(route, params, user, headers, req)
+    end
+  end
+
+  defp respond(%{auth: :bot}, _params, :error, headers, req), do: error(:unauthorized, headers, req)
+
+  defp respond(route, params, user, headers, req) do
+    case safe_handle(route, params, %{user: user, req: req}) do
+      {:error, reason, req} -> error(reason, headers, req)
+      {:error, reason} -> error(reason, headers, req)
+      {status, body, req} -> {status, headers, body, req}
     end
   end
 

@@ -20,7 +20,9 @@ defmodule Realtime.Gateway.Rest.RateLimit do
   Application env `:rest_rate_limits`, a map (missing keys take the
   defaults below):
 
-    * `:enabled` - `false` turns limiting off (headers are still sent)
+    * `:enabled` - `false` turns limiting off: nothing is counted or refused,
+      and answers carry no rate-limit headers (for a deployment behind a
+      proxy that limits)
     * `:global` - `{limit, period_ms}` per caller, default `{50, 1_000}`
     * `:default` - a route's `{limit, period_ms}`, default `{10, 1_000}`
     * `:routes` - `%{{method, template} => {limit, period_ms} | {bucket, limit, period_ms}}`;
@@ -56,21 +58,21 @@ defmodule Realtime.Gateway.Rest.RateLimit do
   @doc """
   Counts a request of `caller` to `route` with major parameter `major`
   (the channel or guild id in the path, or `nil`) and says whether it may
-  proceed, with the headers to send either way.
+  proceed, with the headers to send either way; `:off` when limiting is
+  turned off.
   """
-  @spec check(caller, route, term) :: verdict
-  def check(caller, route, major) do
-    config = config()
+  @spec check(caller, route, term) :: verdict | :off
+  def check(caller, route, major), do: check(config(), caller, route, major)
+
+  defp check(%{enabled: false}, _caller, _route, _major), do: :off
+
+  defp check(config, caller, route, major) do
     now = WindowCounter.now()
     wall = System.os_time(:millisecond)
     {bucket, limit, period} = bucket(config, route)
     key = {:rest, caller, bucket, major}
 
     cond do
-      not config.enabled ->
-        {count, reset_at} = WindowCounter.peek(key, period, now)
-        {:ok, headers(bucket, limit, count, reset_at, now, wall)}
-
       (global = over_global(config, caller, now)) != :ok ->
         {count, reset_at} = WindowCounter.peek(key, period, now)
         {:limited, :global, global, Map.put(headers(bucket, limit, count, reset_at, now, wall), "x-ratelimit-global", "true")}
