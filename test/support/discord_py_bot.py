@@ -6,8 +6,6 @@ MODE is zlib-stream or zstd-stream: discord.py uses zstd-stream when the
 zstandard package imports, else zlib-stream, so for zlib it is hidden.
 Prints one JSON line with what the bot saw, then exits.
 """
-import asyncio
-import json
 import sys
 
 mode, port, token, channel_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -15,18 +13,9 @@ if mode == "zlib-stream":
     sys.modules["zstandard"] = None
 
 import discord  # noqa: E402
-import yarl  # noqa: E402
-from discord.gateway import DiscordWebSocket  # noqa: E402
-from discord.http import Route  # noqa: E402
+import discord_py_peer  # noqa: E402
 
-# Point the library at our REST base and gateway URL; nothing else changes.
-Route.BASE = f"http://127.0.0.1:{port}/api/v10"
-DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{port}/")
-
-intents = discord.Intents.default()
-intents.message_content = True
-intents.members = True
-client = discord.Client(intents=intents)
+client = discord_py_peer.client(port)
 seen = {"compression": discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE}
 CONTENT = "hello from discord.py"
 
@@ -49,10 +38,4 @@ async def on_message(message):
         await client.close()
 
 
-async def main():
-    async with client:
-        await asyncio.wait_for(client.start(token), timeout=60)
-
-
-asyncio.run(main())
-print(json.dumps(seen, sort_keys=True))
+discord_py_peer.run(client, token, seen, timeout=60)

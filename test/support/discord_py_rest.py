@@ -9,25 +9,14 @@ the guild, its channels, roles, one member and all members. Prints one JSON
 line with what it saw, then exits. Any exception fails the run.
 """
 import asyncio
-import json
 import sys
 import time
 
-import discord
-import yarl
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
+import discord_py_peer
 
 port, token = sys.argv[1], sys.argv[2]
 guild_id, channel_id, member_id, sends = (int(a) for a in sys.argv[3:7])
-
-Route.BASE = f"http://127.0.0.1:{port}/api/v10"
-DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{port}/")
-
-intents = discord.Intents.default()
-intents.message_content = True
-intents.members = True
-client = discord.Client(intents=intents)
+client = discord_py_peer.client(port)
 seen = {}
 reaction_events = asyncio.Queue()
 
@@ -82,10 +71,4 @@ async def on_ready():
         await client.close()
 
 
-async def main():
-    async with client:
-        await asyncio.wait_for(client.start(token), timeout=90)
-
-
-asyncio.run(main())
-print(json.dumps(seen, sort_keys=True))
+discord_py_peer.run(client, token, seen, timeout=90)
