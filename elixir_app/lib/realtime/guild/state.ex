@@ -251,12 +251,7 @@ defmodule Realtime.Guild.State do
         reactions: []
       }
 
-      payload = Payloads.message(msg)
-      readers = message_readers(state, channel_id, msg.mentions)
-      full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
-      for {slot, %{user_id: ^author_id}} <- state.slots, Bitmap.member?(readers, slot), do: Bitmap.put(full, slot)
-      dispatch(state, full, "MESSAGE_CREATE", payload)
-      dispatch(state, Bitmap.difference(readers, full), "MESSAGE_CREATE", %{payload | "content" => ""})
+      payload = dispatch_message(state, "MESSAGE_CREATE", msg)
       Messages.put(state.messages, msg)
       {:ok, payload, %{state | passive_channels: Map.put(state.passive_channels, channel_id, msg.id)}}
     end
@@ -269,13 +264,21 @@ defmodule Realtime.Guild.State do
     %{m | users: Enum.map(m.users, &user!/1)}
   end
 
-  # Sessions that receive a message event: those who see the channel and
-  # asked for messages; in passive guilds, only the active ones and those
-  # the message mentions.
-  defp message_readers(state, channel_id, mentions) do
-    readers = Bitmap.intersection(state.views[channel_id], state.intents[:GUILD_MESSAGES])
-    Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, mentions)))
-    readers
+  # Sends MESSAGE_CREATE or MESSAGE_UPDATE for `msg` and returns its
+  # payload. Readers are the sessions that see the channel and asked for
+  # messages (in passive guilds, only the active ones and those the message
+  # mentions); content goes to those with MESSAGE_CONTENT and to the
+  # author's own sessions, the others get it empty.
+  defp dispatch_message(state, t, msg) do
+    payload = Payloads.message(msg)
+    readers = Bitmap.intersection(state.views[msg.channel_id], state.intents[:GUILD_MESSAGES])
+    Bitmap.intersection_in_place(readers, Bitmap.union(state.active, mentioned(state, msg.mentions)))
+    full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
+    author_id = msg.author.id
+    for {slot, %{user_id: ^author_id}} <- state.slots, Bitmap.member?(readers, slot), do: Bitmap.put(full, slot)
+    dispatch(state, full, t, payload)
+    dispatch(state, Bitmap.difference(readers, full), t, %{payload | "content" => ""})
+    payload
   end
 
   # Slots of sessions a message mentions: all for @everyone or @here, else
@@ -301,11 +304,7 @@ defmodule Realtime.Guild.State do
       perms = Permissions.in_channel(state.guild, member, state.guild.channels[channel_id])
       edited = DateTime.to_iso8601(DateTime.utc_now())
       msg = %{msg | content: content, mentions: mentions(state, content, perms)} |> Map.put(:edited, edited)
-      payload = Payloads.message(msg)
-      readers = message_readers(state, channel_id, msg.mentions)
-      full = Bitmap.intersection(readers, state.intents[:MESSAGE_CONTENT])
-      dispatch(state, full, "MESSAGE_UPDATE", payload)
-      dispatch(state, Bitmap.difference(readers, full), "MESSAGE_UPDATE", %{payload | "content" => ""})
+      payload = dispatch_message(state, "MESSAGE_UPDATE", msg)
       Messages.put(state.messages, msg)
       {:ok, payload, state}
     end
@@ -421,7 +420,6 @@ defmodule Realtime.Guild.State do
       end
 
     Messages.put(state.messages, %{msg | reactions: reactions})
-    added = MapSet.member?(users, user_id)
 
     d = %{
       "user_id" => to_string(user_id),
@@ -433,14 +431,18 @@ defmodule Realtime.Guild.State do
       "type" => 0
     }
 
-    {t, d} =
-      if added,
-        do: {"MESSAGE_REACTION_ADD", Map.merge(d, %{"member" => Payloads.member(state.guild.members[user_id], user!(user_id)), "message_author_id" => to_string(msg.author.id), "burst_colors" => []})},
-        else: {"MESSAGE_REACTION_REMOVE", d}
-
+    {t, d} = reaction_event(MapSet.member?(users, user_id), d, state, msg)
     dispatch(state, Bitmap.intersection(state.views[msg.channel_id], state.intents[:GUILD_MESSAGE_REACTIONS]), t, d)
     {:ok, state}
   end
+
+  defp reaction_event(true = _added, d, state, msg) do
+    user_id = String.to_integer(d["user_id"])
+    member = Payloads.member(state.guild.members[user_id], user!(user_id))
+    {"MESSAGE_REACTION_ADD", Map.merge(d, %{"member" => member, "message_author_id" => to_string(msg.author.id), "burst_colors" => []})}
+  end
+
+  defp reaction_event(false, d, _state, _msg), do: {"MESSAGE_REACTION_REMOVE", d}
 
   defp channel_permissions(state, channel_id, user_id) do
     with {:ok, channel} <- fetch_channel(state, channel_id),
