@@ -19,8 +19,8 @@ defmodule Realtime.MixProject do
       compilers: Mix.compilers() ++ [:native],
       start_permanent: Mix.env() == :prod,
       deps: [],
-      # Gun is a test-only client.
-      xref: [exclude: [:gun]]
+      # Gun (a client) and jsx (an independent JSON encoder) are test-only.
+      xref: [exclude: [:gun, :jsx]]
     ]
   end
 
