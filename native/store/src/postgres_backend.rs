@@ -1,0 +1,233 @@
+//! The shared backend: PostgreSQL, one connection per store thread.
+//!
+//! A connection that fails is dropped and made again at the next request,
+//! so the store recovers by itself when the server comes back; meanwhile
+//! every request answers [`Error::Unavailable`]. Migrations run under an
+//! advisory lock, so nodes starting together apply each one once.
+
+use crate::{Backend, Error, Op, Page, Query, Reaction, Reply, Table};
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Transaction};
+
+/// `(version, what it does, SQL)`.
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "create meta, guilds, channels, roles, members, messages and reactions",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+     INSERT INTO meta (key, value) VALUES ('application', 'realtime');
+     CREATE TABLE guilds (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));
+     CREATE TABLE channels (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));
+     CREATE TABLE roles (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));
+     CREATE TABLE members (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));
+     CREATE TABLE messages (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));
+     CREATE TABLE reactions (seq BIGSERIAL PRIMARY KEY, channel BIGINT NOT NULL, message BIGINT NOT NULL,
+                             emoji TEXT NOT NULL, user_id BIGINT NOT NULL);
+     CREATE UNIQUE INDEX reactions_key ON reactions (channel, message, emoji, user_id);",
+)];
+
+pub struct Postgres {
+    url: String,
+    client: Option<Client>,
+}
+
+impl Postgres {
+    /// Connects, checks that the database is ours (or empty), and applies
+    /// the migrations it lacks. Returns the connection and what they did.
+    pub fn open(url: &str) -> Result<(Postgres, Vec<String>), Error> {
+        let mut db = Postgres::connect(url)?;
+        let applied = db.migrate()?;
+        Ok((db, applied))
+    }
+
+    /// Another connection to a database `open` has prepared.
+    pub fn connect(url: &str) -> Result<Postgres, Error> {
+        let mut db = Postgres { url: url.to_string(), client: None };
+        db.client()?;
+        Ok(db)
+    }
+
+    fn client(&mut self) -> Result<&mut Client, Error> {
+        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let client = Client::connect(&self.url, NoTls).map_err(|e| Error::Unavailable(format!("{}: {e}", redact(&self.url))))?;
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    fn migrate(&mut self) -> Result<Vec<String>, Error> {
+        let url = redact(&self.url);
+        let client = self.client()?;
+        let mut tx = client.transaction().map_err(error)?;
+        tx.execute("SELECT pg_advisory_xact_lock(7165421)", &[]).map_err(error)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .map_err(error)?;
+        let current: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).map_err(error)?.get(0);
+        if current == 0 {
+            let taken: i64 = tx
+                .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)", &[&&TABLES[..]])
+                .map_err(error)?
+                .get(0);
+            if taken > 0 {
+                return Err(Error::Foreign(format!("{url}: has tables named like ours but no Realtime schema history")));
+            }
+        }
+        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > latest {
+            return Err(Error::TooNew(format!("{url}: schema version {current}, this build knows up to {latest}")));
+        }
+        let mut applied = Vec::new();
+        for (version, what, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            tx.batch_execute(sql).map_err(error)?;
+            tx.execute("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", &[version, what]).map_err(error)?;
+            applied.push(format!("{version}: {what}"));
+        }
+        tx.commit().map_err(error)?;
+        Ok(applied)
+    }
+
+    /// Runs `f` on the connection; a connection error drops the connection,
+    /// so that the next call makes a new one.
+    fn with<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, Error> {
+        let client = self.client()?;
+        match f(client) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if e.is_closed() || e.code().is_none() {
+                    self.client = None;
+                }
+                Err(error(e))
+            }
+        }
+    }
+}
+
+const TABLES: [&str; 7] = ["meta", "guilds", "channels", "roles", "members", "messages", "reactions"];
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+fn error(e: postgres::Error) -> Error {
+    match e.code() {
+        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => Error::Full(e.to_string()),
+        Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => Error::Corrupt(e.to_string()),
+        Some(c) if c.code().starts_with("08") || c.code().starts_with("57") => Error::Unavailable(e.to_string()),
+        Some(_) => Error::Other(e.to_string()),
+        None => Error::Unavailable(e.to_string()),
+    }
+}
+
+impl Backend for Postgres {
+    fn write(&mut self, ops: &[Op]) -> Result<(), Error> {
+        self.with(|client| {
+            let mut tx = client.transaction()?;
+            for op in ops {
+                apply(&mut tx, op)?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn read(&mut self, query: &Query) -> Result<Reply, Error> {
+        self.with(|client| match query {
+            Query::Rows { table, scope } => {
+                let sql = format!("SELECT id, data FROM {} WHERE scope = $1 ORDER BY id", table.name());
+                Ok(Reply::Rows(client.query(&sql, &[scope])?.iter().map(|r| (r.get(0), r.get(1))).collect()))
+            }
+            Query::Get { table, scope, id } => {
+                let sql = format!("SELECT data FROM {} WHERE scope = $1 AND id = $2", table.name());
+                Ok(Reply::Row(client.query_opt(&sql, &[scope, id])?.map(|r| r.get(0))))
+            }
+            Query::Page { channel, page, limit } => {
+                let messages = page_rows(client, *channel, *page, *limit)?;
+                let reactions = match (messages.last(), messages.first()) {
+                    (Some((oldest, _)), Some((newest, _))) => reactions(
+                        client.query(
+                            "SELECT message, emoji, user_id FROM reactions WHERE channel = $1 AND message BETWEEN $2 AND $3 ORDER BY seq",
+                            &[channel, oldest, newest],
+                        )?,
+                    ),
+                    _ => Vec::new(),
+                };
+                Ok(Reply::Page { messages, reactions })
+            }
+            Query::Reactions { channel, message } => Ok(Reply::Reactions(reactions(client.query(
+                "SELECT message, emoji, user_id FROM reactions WHERE channel = $1 AND message = $2 ORDER BY seq",
+                &[channel, message],
+            )?))),
+            Query::Meta { key } => Ok(Reply::Row(client.query_opt("SELECT value FROM meta WHERE key = $1", &[key])?.map(|r| r.get(0)))),
+        })
+    }
+}
+
+fn apply(tx: &mut Transaction<'_>, op: &Op) -> Result<(), postgres::Error> {
+    match op {
+        Op::Put { table, scope, id, data } => {
+            let sql = format!(
+                "INSERT INTO {} (scope, id, data) VALUES ($1, $2, $3) ON CONFLICT (scope, id) DO UPDATE SET data = excluded.data",
+                table.name()
+            );
+            tx.execute(&sql, &[scope, id, data])?;
+        }
+        Op::Delete { table, scope, id } => {
+            tx.execute(&format!("DELETE FROM {} WHERE scope = $1 AND id = $2", table.name()), &[scope, id])?;
+            if *table == Table::Messages {
+                tx.execute("DELETE FROM reactions WHERE channel = $1 AND message = $2", &[scope, id])?;
+            }
+        }
+        Op::DeleteScope { table, scope } => {
+            tx.execute(&format!("DELETE FROM {} WHERE scope = $1", table.name()), &[scope])?;
+            if *table == Table::Messages {
+                tx.execute("DELETE FROM reactions WHERE channel = $1", &[scope])?;
+            }
+        }
+        Op::React { channel, message, emoji, user, add: true } => {
+            tx.execute(
+                "INSERT INTO reactions (channel, message, emoji, user_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[channel, message, emoji, user],
+            )?;
+        }
+        Op::React { channel, message, emoji, user, add: false } => {
+            tx.execute("DELETE FROM reactions WHERE channel = $1 AND message = $2 AND emoji = $3 AND user_id = $4", &[channel, message, emoji, user])?;
+        }
+        Op::PutMeta { key, value } => {
+            tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", &[key, value])?;
+        }
+    }
+    Ok(())
+}
+
+fn reactions(rows: Vec<postgres::Row>) -> Vec<Reaction> {
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+}
+
+fn page_rows(client: &mut Client, channel: i64, page: Page, limit: u32) -> Result<Vec<(i64, Vec<u8>)>, postgres::Error> {
+    const OLDER: &str = "SELECT id, data FROM messages WHERE scope = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+    const NEWER: &str = "SELECT id, data FROM messages WHERE scope = $1 AND id > $2 ORDER BY id ASC LIMIT $3";
+    let mut run = |sql: &str, from: i64, n: u32| -> Result<Vec<(i64, Vec<u8>)>, postgres::Error> {
+        Ok(client.query(sql, &[&channel, &from, &(n as i64)])?.iter().map(|r| (r.get(0), r.get(1))).collect())
+    };
+    match page {
+        Page::Latest => run(OLDER, i64::MAX, limit),
+        Page::Before(id) => run(OLDER, id, limit),
+        Page::After(id) => Ok(run(NEWER, id, limit)?.into_iter().rev().collect()),
+        Page::Around(id) => {
+            let older = limit / 2;
+            let mut page: Vec<_> = run(NEWER, id.saturating_sub(1), limit - older)?.into_iter().rev().collect();
+            page.extend(run(OLDER, id, older)?);
+            Ok(page)
+        }
+    }
+}
