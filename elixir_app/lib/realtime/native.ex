@@ -140,6 +140,17 @@ defmodule Realtime.Native do
   @doc false
   def zstd_stream_compress_dirty(_stream, _data), do: not_loaded()
 
+  # Realtime.Store: open on a dirty I/O scheduler; writes and reads queue
+  # work for the store's threads, which answer with a message.
+  @doc false
+  def store_open(_kind, _config), do: not_loaded()
+  @doc false
+  def store_write(_store, _key, _ops, _tag), do: not_loaded()
+  @doc false
+  def store_write_dirty(_store, _key, _ops, _tag), do: not_loaded()
+  @doc false
+  def store_read(_store, _query, _tag), do: not_loaded()
+
   defp not_loaded do
     reason = :persistent_term.get({__MODULE__, :load_error}, :unknown)
 

@@ -11,6 +11,7 @@ mod json;
 mod raw;
 mod sched;
 mod sorted_set;
+mod store;
 mod value;
 mod zstd_stream;
 
@@ -53,6 +54,40 @@ pub mod atoms {
         memory,
         cont,
         done,
+        sqlite,
+        postgres,
+        path,
+        url,
+        synchronous,
+        full,
+        writers,
+        readers,
+        max_batch,
+        linger_us,
+        guilds,
+        channels,
+        roles,
+        members,
+        messages,
+        delete_scope,
+        react,
+        put_meta,
+        rows,
+        get,
+        page,
+        latest,
+        before,
+        after,
+        around,
+        reactions,
+        meta,
+        unavailable,
+        corrupt,
+        foreign,
+        too_new,
+        other,
+        store_written,
+        store_read,
         true_ = "true",
         false_ = "false",
     }

@@ -1,0 +1,175 @@
+defmodule Realtime.Store do
+  @moduledoc """
+  Durable guild state (guilds, channels with their overwrites, roles,
+  members) and message history with reactions. Presences and sessions are
+  not stored: a resume after a restart gets op 9, as on Discord.
+
+  Two adapters implement this behaviour over one Rust core (`native/store`),
+  which does all the I/O on its own threads, so no scheduler ever waits on
+  disk:
+
+    * `Realtime.Store.SQLite`, the default: one file in WAL mode, embedded.
+    * `Realtime.Store.Postgres`: a server several nodes can share, with a
+      small pool of connections.
+
+  Writes are group-committed: every write queued while the previous commit
+  ran goes into the next transaction. A write's answer comes after its
+  transaction committed, or failed, in which case none of it was stored.
+  Writes with the same key (a guild's id) are committed in the order they
+  were made. Identical reads that wait together are answered by one query.
+
+  The store of the running application is opened by this module's process
+  and published with `:persistent_term`; `write/3` and `read/2` use it, and
+  `write/4`, `read/3` take a handle from `open/2`.
+
+  ## Configuration
+
+    * `REALTIME_STORE` - unset or `sqlite`: SQLite; `postgres://...` (or a
+      libpq `key=value` string starting `host=`): PostgreSQL.
+    * `REALTIME_DATA_DIR` - where the SQLite file `realtime.db` lives
+      (default `./data`); printed at start.
+    * `REALTIME_SQLITE_SYNCHRONOUS` - `normal` (default) or `full`.
+
+  Application env `:store` (`{adapter, config}`) overrides them.
+  """
+  use GenServer
+  require Logger
+
+  alias Realtime.Native
+
+  @type handle :: reference
+  @type table :: :guilds | :channels | :roles | :members | :messages
+  @type op ::
+          {:put, table, integer, integer, binary}
+          | {:delete, table, integer, integer}
+          | {:delete_scope, table, integer}
+          | {:react, integer, integer, String.t(), integer, boolean}
+          | {:put_meta, String.t(), binary}
+  @type page :: :latest | {:before, integer} | {:after, integer} | {:around, integer}
+  @type query ::
+          {:rows, table, integer}
+          | {:get, table, integer, integer}
+          | {:page, integer, page, pos_integer}
+          | {:reactions, integer, integer}
+          | {:meta, String.t()}
+  @type reason :: {:unavailable | :full | :corrupt | :foreign | :too_new | :other | :timeout, String.t()}
+
+  @doc "Opens the store `config` describes, applying migrations; returns what they did."
+  @callback open(config :: map) :: {:ok, handle, migrations :: [String.t()]} | {:error, reason}
+
+  @doc "Where the store is, for the start banner and error messages."
+  @callback describe(config :: map) :: String.t()
+
+  @timeout 15_000
+
+  @doc false
+  def start_link(opts), do: GenServer.start_link(__MODULE__, opts, name: __MODULE__)
+
+  @doc "The adapter and config the environment selects."
+  @spec configured() :: {module, map}
+  def configured do
+    case Application.get_env(:realtime, :store) do
+      {adapter, config} -> {adapter, Map.new(config)}
+      nil -> from_environment()
+    end
+  end
+
+  defp from_environment do
+    case System.get_env("REALTIME_STORE", "sqlite") do
+      "sqlite" ->
+        {Realtime.Store.SQLite, %{path: Path.join(data_dir(), "realtime.db"), synchronous: synchronous()}}
+
+      "postgres" <> _ = url ->
+        {Realtime.Store.Postgres, %{url: url}}
+
+      "host=" <> _ = conninfo ->
+        {Realtime.Store.Postgres, %{url: conninfo}}
+
+      other ->
+        raise ArgumentError, "REALTIME_STORE must be unset, \"sqlite\" or a postgres:// URL, got: #{inspect(other)}"
+    end
+  end
+
+  defp data_dir do
+    case Application.get_env(:realtime, :data_dir) do
+      # Tests: a fresh directory for each VM.
+      {:tmp, prefix} -> Path.join(System.tmp_dir!(), "#{prefix}-#{System.pid()}")
+      nil -> System.get_env("REALTIME_DATA_DIR", Path.join(File.cwd!(), "data"))
+    end
+  end
+
+  defp synchronous do
+    case System.get_env("REALTIME_SQLITE_SYNCHRONOUS", "normal") do
+      "normal" -> :normal
+      "full" -> :full
+      other -> raise ArgumentError, "REALTIME_SQLITE_SYNCHRONOUS must be normal or full, got: #{inspect(other)}"
+    end
+  end
+
+  @doc "Opens a store with `adapter` and `config`."
+  @spec open(module, map) :: {:ok, handle, [String.t()]} | {:error, reason}
+  def open(adapter, config), do: adapter.open(config)
+
+  @doc "The store of the running application."
+  @spec handle() :: handle
+  def handle, do: :persistent_term.get({__MODULE__, :handle})
+
+  @doc """
+  Queues `ops` as one transaction under `key` and returns a tag; the answer
+  arrives later as `{:store_written, tag, :ok | {:error, reason}}`.
+  """
+  @spec write_async(handle, non_neg_integer, [op]) :: non_neg_integer
+  def write_async(store \\ handle(), key, ops) do
+    tag = System.unique_integer([:positive])
+
+    # Many ops are decoded on a dirty scheduler (the NIF says :reschedule).
+    with :reschedule <- Native.store_write(store, key, ops, tag), do: :ok = Native.store_write_dirty(store, key, ops, tag)
+    tag
+  end
+
+  @doc "Writes `ops` as one transaction under `key` and waits for the answer."
+  @spec write(handle, non_neg_integer, [op]) :: :ok | {:error, reason}
+  def write(store \\ handle(), key, ops) do
+    tag = write_async(store, key, ops)
+    await(:store_written, tag)
+  end
+
+  @doc "Runs `query` and waits for the answer."
+  @spec read(handle, query) :: {:ok, term} | {:error, reason}
+  def read(store \\ handle(), query) do
+    tag = System.unique_integer([:positive])
+    :ok = Native.store_read(store, query, tag)
+    await(:store_read, tag)
+  end
+
+  # A store thread always answers; the timeout only bounds the wait if the
+  # database hangs (a late answer is then dropped by whoever gets it).
+  defp await(kind, tag) do
+    receive do
+      {^kind, ^tag, result} -> result
+    after
+      @timeout -> {:error, {:timeout, "no answer from the store within #{@timeout} ms"}}
+    end
+  end
+
+  @impl true
+  def init(opts) do
+    {adapter, config} = Keyword.get_lazy(opts, :store, &configured/0)
+
+    case adapter.open(config) do
+      {:ok, store, migrations} ->
+        where = adapter.describe(config)
+        for m <- migrations, do: Logger.info("store #{where}: applied migration #{m}")
+        :persistent_term.put({__MODULE__, :handle}, store)
+        :persistent_term.put({__MODULE__, :where}, where)
+        {:ok, %{adapter: adapter, where: where}}
+
+      {:error, {kind, message}} ->
+        {:stop, {:store, kind, "cannot open the store #{adapter.describe(config)}: #{message}"}}
+    end
+  end
+
+  @doc "Where the running store is."
+  @spec where() :: String.t()
+  def where, do: :persistent_term.get({__MODULE__, :where})
+end
