@@ -30,8 +30,9 @@ defmodule Realtime.MixProject do
   def application do
     [
       mod: {Realtime.Application, []},
-      # Tests start their own listeners on free ports.
-      env: [listener: Mix.env() != :test],
+      # Tests start their own listeners on free ports, and keep their store
+      # in a fresh temporary directory for each run.
+      env: [listener: Mix.env() != :test] ++ if(Mix.env() == :test, do: [data_dir: {:tmp, "realtime-test"}], else: []),
       extra_applications: [:logger, :crypto, :cowboy, :ranch, :cowlib]
     ]
   end

@@ -20,10 +20,15 @@ defmodule Realtime.Test.GatewayCase do
   end
 
   @doc """
-  Puts guild `id` back to its seeded state: its process is restarted from
-  the dataset. For tests that change members, roles or channels.
+  Puts guild `id` back to its seeded state: its stored rows are replaced by
+  the dataset's, and its process restarts from them. For tests that change
+  members, roles or channels.
   """
   def restore_guild(id) do
+    seed = Realtime.Seed.load(Application.get_env(:realtime, :seed_path))
+    guild = Enum.find(seed.guilds, &(&1.id == id))
+    clear = for part <- [:channels, :roles, :members], do: {:delete_scope, part, id}
+    :ok = Realtime.Store.write(id, clear ++ Realtime.Guild.Rows.guild(guild))
     {:ok, pid} = Realtime.Guild.Placement.lookup(id)
     ref = Process.monitor(pid)
     Process.exit(pid, :kill)

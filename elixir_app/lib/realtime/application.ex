@@ -6,17 +6,19 @@ defmodule Realtime.Application do
       ├── Realtime.Fanout.Supervisor        delivery processes for fanout
       ├── Realtime.WindowCounter            windowed counters (REST rate limits, session starts)
       ├── Realtime.Semaphore                counting semaphores (identify concurrency)
+      ├── Realtime.Store                    opens the durable store (SQLite or PostgreSQL), migrates it
       ├── Realtime.Directory                users, tokens, channel → guild (ETS)
       ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
       ├── Realtime.Guild.Supervisor         (rest_for_one)
-      │   ├── Realtime.Guild.DynamicSupervisor  one Realtime.Guild per guild
-      │   └── Realtime.Guild.Loader         starts the guilds of the dataset
+      │   ├── Realtime.Guild.DynamicSupervisor  one Realtime.Guild per guild, each loaded from the store
+      │   └── Realtime.Guild.Loader         imports the seed once, then starts the stored guilds
       ├── Realtime.Gateway.SessionRegistry  session id → pid
       ├── Realtime.Gateway.SessionSupervisor  one Realtime.Gateway.Session per session
       └── Realtime.Gateway.Listener         Cowboy: WebSocket gateway and REST (unless disabled)
 
   Configuration (application env): `:listener` (`false` to not listen, as in
-  tests; otherwise the port comes from `PORT`, default 4000), `:seed_path`,
+  tests; otherwise the port comes from `PORT`, default 4000), `:store` and
+  `:data_dir` (see `Realtime.Store`), `:seed_path`,
   `:heartbeat_interval`, `:resume_window`, `:replay_buffer`, `:rate_limit`
   (`{frames, window_ms}`, default `{120, 60_000}`), `:max_guilds_per_shard`,
   `:passive_members` (default 75,000), `:passive_update_ms` (default 1,000).
@@ -36,6 +38,7 @@ defmodule Realtime.Application do
         Realtime.Fanout.Supervisor,
         Realtime.WindowCounter,
         Realtime.Semaphore,
+        Realtime.Store,
         {Realtime.Directory, seed},
         {Registry, keys: :unique, name: Realtime.Guild.Registry},
         {Realtime.Guild.Supervisor, seed.guilds},
@@ -57,6 +60,7 @@ defmodule Realtime.Application do
       WebSocket gateway: ws://127.0.0.1:#{port}/?v=10&encoding=json
       REST base:         http://127.0.0.1:#{port}/api/v10
       Demo bot token:    #{bot.token}
+      Store:             #{Realtime.Store.where()}
     """)
   end
 end

@@ -1,8 +1,10 @@
 defmodule Realtime.Directory do
   @moduledoc """
   Read-mostly lookups shared by every process: users by id, users by token,
-  the guild of a channel, and the application. An ETS table owned by this
-  process, read concurrently without messages.
+  the guild of a channel, the guilds of a user, and the application. An ETS
+  table owned by this process, read concurrently without messages. Users
+  and the application come from the dataset; guilds register their
+  channels and members when they start (`put_guild/1`).
   """
   use GenServer
 
@@ -41,6 +43,34 @@ defmodule Realtime.Directory do
   @spec application() :: map
   def application, do: :ets.lookup_element(@table, :application, 2)
 
+  @doc """
+  Records a guild as loaded: its channels belong to it, and its members
+  are in it. Guilds call this when they start.
+  """
+  @spec put_guild(map) :: :ok
+  def put_guild(guild) do
+    Enum.each(guild.channels, fn {cid, _} -> put_channel(cid, guild.id) end)
+
+    # Only this guild's process writes its id into members' rows, but two
+    # guilds may update one user's row at once: `select_replace` on the
+    # exact old row makes each update atomic.
+    for {uid, _} <- guild.members, do: add_guild_of(uid, guild.id)
+    :ok
+  end
+
+  defp add_guild_of(uid, gid) do
+    case :ets.lookup(@table, {:guilds_of, uid}) do
+      [] ->
+        :ets.insert_new(@table, {{:guilds_of, uid}, [gid]}) or add_guild_of(uid, gid)
+
+      [{key, ids} = old] ->
+        unless gid in ids do
+          new = {key, Enum.sort([gid | ids])}
+          :ets.select_replace(@table, [{old, [], [{:const, new}]}]) == 1 or add_guild_of(uid, gid)
+        end
+    end
+  end
+
   @doc "Records that `channel_id` belongs to `guild_id`."
   @spec put_channel(integer, integer) :: true
   def put_channel(channel_id, guild_id), do: :ets.insert(@table, {{:channel, channel_id}, guild_id})
@@ -62,13 +92,6 @@ defmodule Realtime.Directory do
       if u.token, do: :ets.insert(@table, {{:token, u.token}, u.id})
     end
 
-    guilds_by_user =
-      Enum.reduce(seed.guilds, %{}, fn g, acc ->
-        Enum.each(g.channels, fn {cid, _} -> put_channel(cid, g.id) end)
-        Enum.reduce(g.members, acc, fn {uid, _}, acc -> Map.update(acc, uid, [g.id], &[g.id | &1]) end)
-      end)
-
-    for {uid, ids} <- guilds_by_user, do: :ets.insert(@table, {{:guilds_of, uid}, Enum.sort(ids)})
     {:ok, nil}
   end
 end

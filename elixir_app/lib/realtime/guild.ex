@@ -6,18 +6,31 @@ defmodule Realtime.Guild do
   process, so they are ordered per guild. Sessions that connect are
   monitored and disconnected when they exit.
 
+  A guild loads itself from `Realtime.Store` when it starts (and restarts).
+  Every mutation goes through `commit/3`: its rows are written to the store,
+  and only once the store has them is the change applied, its events
+  dispatched and the caller answered. A write that fails changes nothing,
+  sends nothing, and answers `{:error, {:store, reason}}`. Writes of
+  messages and reactions are pipelined (the guild goes on while they
+  commit, and they are applied in order); changes to channels, roles and
+  members are barriers (see `Realtime.Guild.Change`).
+
   Find a guild with `Realtime.Guild.Placement.lookup/1`.
   """
   use GenServer
 
-  alias Realtime.Guild.{Placement, State}
+  alias Realtime.{Directory, Store}
+  alias Realtime.Guild.{Change, Channels, Members, MessageCache, Messages, Placement, Presence, Roles, Rows, State}
+
+  # How long a barrier waits for the store before failing what is pending.
+  @store_timeout 30_000
 
   @doc false
-  @spec start_link(map) :: GenServer.on_start()
-  def start_link(guild), do: GenServer.start_link(__MODULE__, guild, name: Placement.via(guild.id))
+  @spec start_link(integer) :: GenServer.on_start()
+  def start_link(id), do: GenServer.start_link(__MODULE__, id, name: Placement.via(id))
 
   @doc false
-  def child_spec(guild), do: %{id: {__MODULE__, guild.id}, start: {__MODULE__, :start_link, [guild]}, restart: :transient}
+  def child_spec(id), do: %{id: {__MODULE__, id}, start: {__MODULE__, :start_link, [id]}, restart: :transient}
 
   @doc """
   Connects `session` (of `user_id`, with `intents`) and returns the
@@ -32,114 +45,132 @@ defmodule Realtime.Guild do
   def unsubscribe(guild, session), do: GenServer.cast(guild, {:unsubscribe, session})
 
   @doc """
-  Posts a message and dispatches MESSAGE_CREATE. Errors: `:unknown_channel`,
-  `:missing_access` (no VIEW_CHANNEL, or not a member) and
-  `:missing_permissions` (no SEND_MESSAGES).
+  Posts a message and dispatches MESSAGE_CREATE once stored. Errors:
+  `:unknown_channel`, `:missing_access` (no VIEW_CHANNEL, or not a member),
+  `:missing_permissions` (no SEND_MESSAGES) and `{:store, reason}`.
   """
-  @spec create_message(pid, integer, integer, String.t(), term) :: {:ok, map} | {:error, atom}
+  @spec create_message(pid, integer, integer, String.t(), term) :: {:ok, map} | {:error, term}
   def create_message(guild, channel_id, author_id, content, nonce \\ nil),
-    do: GenServer.call(guild, {:create_message, channel_id, author_id, content, nonce})
-
-  @doc "The channel object of `channel_id`, if `user_id` may view it."
-  @spec channel(pid, integer, integer) :: {:ok, map} | {:error, atom}
-  def channel(guild, channel_id, user_id), do: query(guild, :channel_for, [channel_id, user_id])
-
-  @doc "A page of channel history as `user_id` may read it (see `Realtime.Guild.State.messages/5`)."
-  @spec messages(pid, integer, integer, Realtime.Guild.Messages.page(), pos_integer) :: {:ok, [map]} | {:error, atom}
-  def messages(guild, channel_id, user_id, page, limit), do: query(guild, :messages, [channel_id, user_id, page, limit])
-
-  @doc "One message as `user_id` may read it."
-  @spec message(pid, integer, integer, integer) :: {:ok, map} | {:error, atom}
-  def message(guild, channel_id, message_id, user_id), do: query(guild, :message, [channel_id, message_id, user_id])
-
-  @doc "Adds `user_id`'s reaction (MESSAGE_REACTION_ADD)."
-  @spec add_reaction(pid, integer, integer, integer, map) :: :ok | {:error, atom}
-  def add_reaction(guild, channel_id, message_id, user_id, emoji),
-    do: GenServer.call(guild, {:state, :add_reaction, [channel_id, message_id, user_id, emoji]})
-
-  @doc "Removes `user_id`'s reaction (MESSAGE_REACTION_REMOVE)."
-  @spec remove_reaction(pid, integer, integer, integer, map) :: :ok | {:error, atom}
-  def remove_reaction(guild, channel_id, message_id, user_id, emoji),
-    do: GenServer.call(guild, {:state, :remove_reaction, [channel_id, message_id, user_id, emoji]})
-
-  @doc "The guild object for member `user_id`, with approximate counts if `with_counts`."
-  @spec guild(pid, integer, boolean) :: {:ok, map} | {:error, atom}
-  def guild(guild, user_id, with_counts), do: query(guild, :guild_for, [user_id, with_counts])
-
-  @doc "The guild's channels, for member `user_id`."
-  @spec channels(pid, integer) :: {:ok, [map]} | {:error, atom}
-  def channels(guild, user_id), do: query(guild, :channels_for, [user_id])
-
-  @doc "The guild's roles, for member `user_id`."
-  @spec roles(pid, integer) :: {:ok, [map]} | {:error, atom}
-  def roles(guild, user_id), do: query(guild, :roles_for, [user_id])
-
-  @doc "The member object of `user_id`, for member `actor_id`."
-  @spec member(pid, integer, integer) :: {:ok, map} | {:error, atom}
-  def member(guild, actor_id, user_id), do: query(guild, :member_for, [actor_id, user_id])
-
-  @doc "Up to `limit` members with ids above `after_id`, in id order, for member `actor_id`."
-  @spec members(pid, integer, non_neg_integer, pos_integer) :: {:ok, [map]} | {:error, atom}
-  def members(guild, actor_id, after_id, limit), do: query(guild, :members_page, [actor_id, after_id, limit])
-
-  # Reads answered by a State function without changing the state.
-  defp query(guild, fun, args), do: GenServer.call(guild, {:query, fun, args})
+    do: change(guild, Messages, :create, [channel_id, author_id, content, nonce])
 
   @doc "Edits a message of `user_id` (MESSAGE_UPDATE)."
-  @spec update_message(pid, integer, integer, integer, String.t()) :: {:ok, map} | {:error, atom}
+  @spec update_message(pid, integer, integer, integer, String.t()) :: {:ok, map} | {:error, term}
   def update_message(guild, channel_id, message_id, user_id, content),
-    do: GenServer.call(guild, {:state, :update_message, [channel_id, message_id, user_id, content]})
+    do: change(guild, Messages, :update, [channel_id, message_id, user_id, content])
 
   @doc "Deletes a message (MESSAGE_DELETE): its author, or a member with MANAGE_MESSAGES."
-  @spec delete_message(pid, integer, integer, integer) :: :ok | {:error, atom}
+  @spec delete_message(pid, integer, integer, integer) :: :ok | {:error, term}
   def delete_message(guild, channel_id, message_id, user_id),
-    do: GenServer.call(guild, {:state, :delete_message, [channel_id, message_id, user_id]})
+    do: change(guild, Messages, :delete, [channel_id, message_id, user_id])
+
+  @doc "Adds `user_id`'s reaction (MESSAGE_REACTION_ADD)."
+  @spec add_reaction(pid, integer, integer, integer, map) :: :ok | {:error, term}
+  def add_reaction(guild, channel_id, message_id, user_id, emoji),
+    do: change(guild, Messages, :add_reaction, [channel_id, message_id, user_id, emoji])
+
+  @doc "Removes `user_id`'s reaction (MESSAGE_REACTION_REMOVE)."
+  @spec remove_reaction(pid, integer, integer, integer, map) :: :ok | {:error, term}
+  def remove_reaction(guild, channel_id, message_id, user_id, emoji),
+    do: change(guild, Messages, :remove_reaction, [channel_id, message_id, user_id, emoji])
 
   @doc "Sends TYPING_START for `user_id` in `channel_id`."
   @spec typing(pid, integer, integer) :: :ok | {:error, atom}
-  def typing(guild, channel_id, user_id), do: GenServer.call(guild, {:typing, channel_id, user_id})
+  def typing(guild, channel_id, user_id), do: change(guild, Messages, :typing, [channel_id, user_id])
+
+  @doc """
+  A page of channel history as `user_id` may read it, newest first: from
+  the guild's cache when it holds the page, otherwise read from the store
+  by the calling process (the guild does not wait on it).
+  """
+  @spec messages(pid, integer, integer, Store.page(), pos_integer) :: {:ok, [map]} | {:error, term}
+  def messages(guild, channel_id, user_id, page, limit) do
+    case query(guild, Messages, :page, [channel_id, user_id, page, limit]) do
+      {:ok, {:cached, messages}} -> {:ok, messages}
+      {:ok, :uncached} -> read_page(channel_id, user_id, page, limit)
+      error -> error
+    end
+  end
+
+  defp read_page(channel_id, user_id, page, limit) do
+    case Store.read({:page, channel_id, page, limit}) do
+      {:ok, rows} -> {:ok, for(m <- Rows.messages(rows), do: Messages.render(m, user_id))}
+      {:error, reason} -> {:error, {:store, reason}}
+    end
+  end
+
+  @doc "One message as `user_id` may read it."
+  @spec message(pid, integer, integer, integer) :: {:ok, map} | {:error, term}
+  def message(guild, channel_id, message_id, user_id) do
+    case query(guild, Messages, :message, [channel_id, message_id, user_id]) do
+      {:ok, {:cached, message}} -> {:ok, message}
+      {:ok, :uncached} -> with {:ok, msg} <- Messages.read_message(channel_id, message_id), do: {:ok, Messages.render(msg, user_id)}
+      error -> error
+    end
+  end
+
+  @doc "The channel object of `channel_id`, if `user_id` may view it."
+  @spec channel(pid, integer, integer) :: {:ok, map} | {:error, atom}
+  def channel(guild, channel_id, user_id), do: query(guild, Channels, :fetch, [channel_id, user_id])
+
+  @doc "The guild's channels, for member `user_id`."
+  @spec channels(pid, integer) :: {:ok, [map]} | {:error, atom}
+  def channels(guild, user_id), do: query(guild, Channels, :all, [user_id])
+
+  @doc "Creates a channel (CHANNEL_CREATE); `actor_id` needs MANAGE_CHANNELS."
+  @spec create_channel(pid, integer, map) :: {:ok, map} | {:error, term}
+  def create_channel(guild, actor_id, attrs), do: change(guild, Channels, :create, [actor_id, attrs])
+
+  @doc "Changes a channel (CHANNEL_UPDATE); `actor_id` needs MANAGE_CHANNELS."
+  @spec update_channel(pid, integer, integer, map) :: {:ok, map} | {:error, term}
+  def update_channel(guild, actor_id, channel_id, attrs), do: change(guild, Channels, :update, [actor_id, channel_id, attrs])
+
+  @doc "Deletes a channel and its messages (CHANNEL_DELETE); `actor_id` needs MANAGE_CHANNELS."
+  @spec delete_channel(pid, integer, integer) :: {:ok, map} | {:error, term}
+  def delete_channel(guild, actor_id, channel_id), do: change(guild, Channels, :delete, [actor_id, channel_id])
+
+  @doc "The guild's roles, for member `user_id`."
+  @spec roles(pid, integer) :: {:ok, [map]} | {:error, atom}
+  def roles(guild, user_id), do: query(guild, Roles, :all, [user_id])
+
+  @doc "Creates a role (GUILD_ROLE_CREATE); `actor_id` needs MANAGE_ROLES."
+  @spec create_role(pid, integer, map) :: {:ok, map} | {:error, term}
+  def create_role(guild, actor_id, attrs), do: change(guild, Roles, :create, [actor_id, attrs])
+
+  @doc "Deletes a role (GUILD_ROLE_DELETE); `actor_id` needs MANAGE_ROLES."
+  @spec delete_role(pid, integer, integer) :: :ok | {:error, term}
+  def delete_role(guild, actor_id, role_id), do: change(guild, Roles, :delete, [actor_id, role_id])
+
+  @doc "Changes a role's permissions (GUILD_ROLE_UPDATE) and recomputes who sees what."
+  @spec update_role_permissions(pid, integer, non_neg_integer) :: :ok | {:error, term}
+  def update_role_permissions(guild, role_id, permissions), do: change(guild, Roles, :update_permissions, [role_id, permissions])
+
+  @doc "The guild object for member `user_id`, with approximate counts if `with_counts`."
+  @spec guild(pid, integer, boolean) :: {:ok, map} | {:error, atom}
+  def guild(guild, user_id, with_counts), do: query(guild, State, :guild_object, [user_id, with_counts])
+
+  @doc "The member object of `user_id`, for member `actor_id`."
+  @spec member(pid, integer, integer) :: {:ok, map} | {:error, atom}
+  def member(guild, actor_id, user_id), do: query(guild, Members, :fetch, [actor_id, user_id])
+
+  @doc "Up to `limit` members with ids above `after_id`, in id order, for member `actor_id`."
+  @spec members(pid, integer, non_neg_integer, pos_integer) :: {:ok, [map]} | {:error, atom}
+  def members(guild, actor_id, after_id, limit), do: query(guild, Members, :page, [actor_id, after_id, limit])
+
+  @doc "Adds a member (GUILD_MEMBER_ADD)."
+  @spec add_member(pid, integer) :: {:ok, map} | {:error, term}
+  def add_member(guild, user_id), do: change(guild, Members, :add, [user_id])
+
+  @doc "Removes a member (GUILD_MEMBER_REMOVE); others need KICK_MEMBERS."
+  @spec remove_member(pid, integer, integer) :: :ok | {:error, term}
+  def remove_member(guild, actor_id, user_id), do: change(guild, Members, :remove, [actor_id, user_id])
+
+  @doc "Changes a member's nick or roles (GUILD_MEMBER_UPDATE)."
+  @spec update_member(pid, integer, integer, map) :: {:ok, map} | {:error, term}
+  def update_member(guild, actor_id, user_id, attrs), do: change(guild, Members, :update, [actor_id, user_id, attrs])
 
   @doc "Records a member's presence (op 3) and sends PRESENCE_UPDATE."
   @spec update_presence(pid, integer, map) :: :ok
   def update_presence(guild, user_id, presence), do: GenServer.cast(guild, {:update_presence, user_id, presence})
-
-  @doc "Creates a channel (CHANNEL_CREATE); `actor_id` needs MANAGE_CHANNELS."
-  @spec create_channel(pid, integer, map) :: {:ok, map} | {:error, atom}
-  def create_channel(guild, actor_id, attrs), do: GenServer.call(guild, {:state, :create_channel, [actor_id, attrs]})
-
-  @doc "Changes a channel (CHANNEL_UPDATE); `actor_id` needs MANAGE_CHANNELS."
-  @spec update_channel(pid, integer, integer, map) :: {:ok, map} | {:error, atom}
-  def update_channel(guild, actor_id, channel_id, attrs),
-    do: GenServer.call(guild, {:state, :update_channel, [actor_id, channel_id, attrs]})
-
-  @doc "Deletes a channel (CHANNEL_DELETE); `actor_id` needs MANAGE_CHANNELS."
-  @spec delete_channel(pid, integer, integer) :: {:ok, map} | {:error, atom}
-  def delete_channel(guild, actor_id, channel_id), do: GenServer.call(guild, {:state, :delete_channel, [actor_id, channel_id]})
-
-  @doc "Creates a role (GUILD_ROLE_CREATE); `actor_id` needs MANAGE_ROLES."
-  @spec create_role(pid, integer, map) :: {:ok, map} | {:error, atom}
-  def create_role(guild, actor_id, attrs), do: GenServer.call(guild, {:state, :create_role, [actor_id, attrs]})
-
-  @doc "Deletes a role (GUILD_ROLE_DELETE); `actor_id` needs MANAGE_ROLES."
-  @spec delete_role(pid, integer, integer) :: :ok | {:error, atom}
-  def delete_role(guild, actor_id, role_id), do: GenServer.call(guild, {:state, :delete_role, [actor_id, role_id]})
-
-  @doc "Adds a member (GUILD_MEMBER_ADD)."
-  @spec add_member(pid, integer) :: {:ok, map} | {:error, atom}
-  def add_member(guild, user_id), do: GenServer.call(guild, {:state, :add_member, [user_id]})
-
-  @doc "Removes a member (GUILD_MEMBER_REMOVE); others need KICK_MEMBERS."
-  @spec remove_member(pid, integer, integer) :: :ok | {:error, atom}
-  def remove_member(guild, actor_id, user_id), do: GenServer.call(guild, {:state, :remove_member, [actor_id, user_id]})
-
-  @doc "Changes a member's nick or roles (GUILD_MEMBER_UPDATE)."
-  @spec update_member(pid, integer, integer, map) :: {:ok, map} | {:error, atom}
-  def update_member(guild, actor_id, user_id, attrs), do: GenServer.call(guild, {:state, :update_member, [actor_id, user_id, attrs]})
-
-  @doc "Changes a role's permissions (GUILD_ROLE_UPDATE) and recomputes who sees what."
-  @spec update_role_permissions(pid, integer, non_neg_integer) :: :ok | {:error, :unknown_role}
-  def update_role_permissions(guild, role_id, permissions),
-    do: GenServer.call(guild, {:update_role_permissions, role_id, permissions})
 
   @doc "Applies lazy member list subscriptions (op 14) of `session`: `%{channel_id => [[start, end]]}`."
   @spec subscribe_lists(pid, pid, map) :: :ok
@@ -149,10 +180,37 @@ defmodule Realtime.Guild do
   @spec request_members(pid, pid, map) :: :ok
   def request_members(guild, session, request), do: GenServer.cast(guild, {:request_members, session, request})
 
+  # A rule of `mod` that may change the guild (returns a Change or an error).
+  defp change(guild, mod, fun, args), do: GenServer.call(guild, {:change, mod, fun, args})
+
+  # A read answered by a function of `mod` without changing the state.
+  defp query(guild, mod, fun, args), do: GenServer.call(guild, {:query, mod, fun, args})
+
   @impl true
-  def init(guild) do
-    schedule_passive_flush()
-    {:ok, State.new(guild)}
+  def init(id) do
+    case Rows.load(Store.handle(), id) do
+      {:ok, guild} ->
+        Directory.put_guild(guild)
+        state = State.new(guild)
+        :ok = fill_cache(state)
+        schedule_passive_flush()
+        {:ok, state}
+
+      {:error, reason} ->
+        {:stop, {:store, reason}}
+    end
+  end
+
+  # The newest messages of each channel, so that edits, reactions and the
+  # latest pages are served without the store, and channels know their
+  # last message.
+  defp fill_cache(state) do
+    n = MessageCache.per_channel(state.messages)
+
+    Enum.each(state.guild.channels, fn {cid, _} ->
+      {:ok, rows} = Store.read({:page, cid, :latest, n})
+      MessageCache.fill(state.messages, cid, Rows.messages(rows))
+    end)
   end
 
   # PASSIVE_UPDATE_V2 goes out at most this often.
@@ -171,25 +229,11 @@ defmodule Realtime.Guild do
     end
   end
 
-  def handle_call({:query, fun, args}, _from, state), do: {:reply, apply(State, fun, [state | args]), state}
+  def handle_call({:query, mod, fun, args}, _from, state), do: {:reply, apply(mod, fun, [state | args]), state}
 
-  def handle_call({:create_message, channel_id, author_id, content, nonce}, _from, state),
-    do: handle_call({:state, :create_message, [channel_id, author_id, content, nonce]}, nil, state)
-
-  def handle_call({:typing, channel_id, user_id}, _from, state), do: {:reply, State.typing(state, channel_id, user_id), state}
-
-  # State functions that return {:ok, state}, {:ok, result, state} or an error.
-  def handle_call({:state, fun, args}, _from, state) do
-    case apply(State, fun, [state | args]) do
-      {:ok, result, state} -> {:reply, {:ok, result}, state}
-      {:ok, %State{} = state} -> {:reply, :ok, state}
-      error -> {:reply, error, state}
-    end
-  end
-
-  def handle_call({:update_role_permissions, role_id, perms}, _from, state) do
-    case State.update_role_permissions(state, role_id, perms) do
-      {:ok, state} -> {:reply, :ok, state}
+  def handle_call({:change, mod, fun, args}, from, state) do
+    case apply(mod, fun, [state | args]) do
+      %Change{} = change -> {:noreply, commit(state, change, from)}
       error -> {:reply, error, state}
     end
   end
@@ -201,18 +245,74 @@ defmodule Realtime.Guild do
     do: {:noreply, State.subscribe_lists(state, session, channels)}
 
   def handle_cast({:update_presence, user_id, presence}, state),
-    do: {:noreply, State.update_presence(state, user_id, presence)}
+    do: {:noreply, Presence.update(state, user_id, presence)}
 
   def handle_cast({:request_members, session, request}, state) do
-    State.request_members(state, session, request)
+    Members.request(state, session, request)
     {:noreply, state}
   end
 
   @impl true
+  def handle_info({:store_written, tag, result}, state), do: {:noreply, written(state, tag, result)}
+
   def handle_info({:DOWN, _, :process, session, _}, state), do: {:noreply, State.unsubscribe(state, session)}
 
   def handle_info(:passive_flush, state) do
     schedule_passive_flush()
     {:noreply, State.flush_passive(state)}
+  end
+
+  @doc """
+  Persists `change` and applies it once the store has it, answering `from`.
+  The one place where a change of a guild becomes acknowledged.
+  """
+  @spec commit(State.t(), Change.t(), GenServer.from()) :: State.t()
+  def commit(state, %Change{writes: []} = change, from) do
+    {reply, state} = change.apply.(state)
+    GenServer.reply(from, reply)
+    state
+  end
+
+  def commit(state, change, from) do
+    tag = Store.write_async(state.guild.id, change.writes)
+    state = %{state | pending: Map.put(state.pending, tag, {from, change})}
+    if change.order == :barrier, do: drain(state), else: state
+  end
+
+  # Applies or fails one answered write. Writes of one guild are answered
+  # in the order they were made, so changes are applied in that order.
+  defp written(state, tag, result) do
+    case Map.pop(state.pending, tag) do
+      {nil, _} ->
+        state
+
+      {{from, change}, pending} ->
+        state = %{state | pending: pending}
+
+        case result do
+          :ok ->
+            {reply, state} = change.apply.(state)
+            GenServer.reply(from, reply)
+            state
+
+          {:error, reason} ->
+            GenServer.reply(from, {:error, {:store, reason}})
+            state
+        end
+    end
+  end
+
+  # Waits for every pending write (a barrier's last), applying each.
+  defp drain(%{pending: pending} = state) when map_size(pending) == 0, do: state
+
+  defp drain(state) do
+    pending = state.pending
+
+    receive do
+      {:store_written, tag, result} when is_map_key(pending, tag) -> drain(written(state, tag, result))
+    after
+      @store_timeout ->
+        Enum.reduce(Map.keys(state.pending), state, &written(&2, &1, {:error, {:timeout, "no answer from the store"}}))
+    end
   end
 end

@@ -93,7 +93,7 @@ defmodule Realtime.Store do
   defp data_dir do
     case Application.get_env(:realtime, :data_dir) do
       # Tests: a fresh directory for each VM.
-      {:tmp, prefix} -> Path.join(System.tmp_dir!(), "#{prefix}-#{System.pid()}")
+      {:tmp, prefix} -> Path.join(System.tmp_dir!(), "#{prefix}-#{System.pid()}") |> tap(&File.rm_rf!/1)
       nil -> System.get_env("REALTIME_DATA_DIR", Path.join(File.cwd!(), "data"))
     end
   end

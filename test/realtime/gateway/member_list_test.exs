@@ -23,7 +23,7 @@ defmodule Realtime.Gateway.MemberListTest do
     keys =
       for {uid, m} <- state.guild.members do
         {:ok, u} = Directory.user(uid)
-        online = Realtime.Guild.State.online?(state, uid)
+        online = Realtime.Guild.Presence.online?(state, uid)
         ranks = for r <- m.roles, p = hoisted[r], do: -p
         rank = if online, do: Enum.min(ranks, fn -> :online end), else: :offline
         {rank, m.nick || u.global_name || u.username, uid}

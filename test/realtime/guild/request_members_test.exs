@@ -41,7 +41,7 @@ defmodule Realtime.Guild.RequestMembersTest do
 
   test "op 8 at 5,000 members: five chunks of 1,000, in order, with the nonce", %{guild: guild} do
     {:ok, _, state} = State.subscribe(State.new(guild), self(), @first, 513 ||| 2)
-    State.request_members(state, self(), %{query: "", limit: 0, nonce: "all"})
+    Realtime.Guild.Members.request(state, self(), %{query: "", limit: 0, nonce: "all"})
     got = chunks(5)
     assert Enum.map(got, & &1["chunk_index"]) == [0, 1, 2, 3, 4]
     assert Enum.all?(got, &(&1["chunk_count"] == 5 and &1["nonce"] == "all" and length(&1["members"]) == 1_000))
@@ -53,7 +53,7 @@ defmodule Realtime.Guild.RequestMembersTest do
   test "by user ids: found ones in one chunk, the rest in not_found", %{guild: guild} do
     {:ok, _, state} = State.subscribe(State.new(guild), self(), @first, 513 ||| 2)
     wanted = [@first + 10, @first + 4_999, 42, @first + 5_000]
-    State.request_members(state, self(), %{user_ids: wanted, nonce: nil})
+    Realtime.Guild.Members.request(state, self(), %{user_ids: wanted, nonce: nil})
     [chunk] = chunks(1)
     assert Enum.map(chunk["members"], & &1["user"]["id"]) == Enum.map([@first + 10, @first + 4_999], &to_string/1)
     assert chunk["not_found"] == ["42", to_string(@first + 5_000)]
@@ -62,11 +62,11 @@ defmodule Realtime.Guild.RequestMembersTest do
 
   test "by query and limit", %{guild: guild} do
     {:ok, _, state} = State.subscribe(State.new(guild), self(), @first, 513 ||| 2)
-    State.request_members(state, self(), %{query: "chunky12", limit: 0, nonce: nil})
+    Realtime.Guild.Members.request(state, self(), %{query: "chunky12", limit: 0, nonce: nil})
     [chunk] = chunks(1)
     # chunky12, chunky120..129, chunky1200..1299
     assert length(chunk["members"]) == 111
-    State.request_members(state, self(), %{query: "CHUNKY12", limit: 7, nonce: nil})
+    Realtime.Guild.Members.request(state, self(), %{query: "CHUNKY12", limit: 7, nonce: nil})
     assert [%{"members" => members}] = chunks(1)
     assert length(members) == 7
   end

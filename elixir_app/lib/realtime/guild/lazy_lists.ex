@@ -18,7 +18,7 @@ defmodule Realtime.Guild.LazyLists do
 
   alias Realtime.{Bitmap, Directory}
   alias Realtime.Gateway.Payloads
-  alias Realtime.Guild.{MemberList, Permissions, State}
+  alias Realtime.Guild.{MemberList, Permissions, Presence, State}
 
   @max_channels 5
   @max_windows 3
@@ -120,7 +120,7 @@ defmodule Realtime.Guild.LazyLists do
 
   defp key(state, member) do
     {:ok, user} = Directory.user(member.user_id)
-    MemberList.key(member, member.nick || user.global_name || user.username, hoisted(state), State.online?(state, member.user_id))
+    MemberList.key(member, member.nick || user.global_name || user.username, hoisted(state), Presence.online?(state, member.user_id))
   end
 
   @doc """
@@ -187,7 +187,7 @@ defmodule Realtime.Guild.LazyLists do
 
   defp item(state, {:member, uid}) do
     {:ok, user} = Directory.user(uid)
-    presence = state.presences[uid] || %{"status" => if(State.online?(state, uid), do: "online", else: "offline"), "activities" => []}
+    presence = state.presences[uid] || %{"status" => if(Presence.online?(state, uid), do: "online", else: "offline"), "activities" => []}
     %{"member" => Map.put(Payloads.member(state.guild.members[uid], user), "presence", presence)}
   end
 

@@ -17,9 +17,9 @@ defmodule Realtime.Guild.Placement do
     end
   end
 
-  @doc "Starts the process of a guild from its data."
-  @spec start(map) :: DynamicSupervisor.on_start_child()
-  def start(guild), do: DynamicSupervisor.start_child(Realtime.Guild.DynamicSupervisor, {Realtime.Guild, guild})
+  @doc "Starts the process of guild `id`, which loads itself from the store."
+  @spec start(integer) :: DynamicSupervisor.on_start_child()
+  def start(id), do: DynamicSupervisor.start_child(Realtime.Guild.DynamicSupervisor, {Realtime.Guild, id})
 
   @doc "The name a guild process registers under."
   @spec via(integer) :: {:via, Registry, {atom, integer}}

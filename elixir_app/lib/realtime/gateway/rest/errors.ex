@@ -10,6 +10,7 @@ defmodule Realtime.Gateway.Rest.Errors do
           atom
           | {:invalid_form, String.t(), String.t()}
           | {:rate_limited, :user | :global, non_neg_integer}
+          | {:store, Realtime.Store.reason()}
 
   @doc "The status and body for `reason`."
   @spec reply(reason) :: {pos_integer, map}
@@ -17,6 +18,8 @@ defmodule Realtime.Gateway.Rest.Errors do
   def reply(:not_found), do: {404, error("404: Not Found", 0)}
   def reply(:method_not_allowed), do: {405, error("405: Method Not Allowed", 0)}
   def reply(:unavailable), do: {503, error("503: Service Unavailable", 0)}
+  # The store did not take a write (or answer a read): nothing happened.
+  def reply({:store, _reason}), do: {503, error("503: Service Unavailable", 0)}
   def reply(:unknown_channel), do: {404, error("Unknown Channel", 10_003)}
   def reply(:unknown_guild), do: {404, error("Unknown Guild", 10_004)}
   def reply(:unknown_member), do: {404, error("Unknown Member", 10_007)}
