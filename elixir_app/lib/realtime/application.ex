@@ -28,6 +28,10 @@ defmodule Realtime.Application do
   @impl true
   @spec start(Application.start_type(), term) :: {:ok, pid} | {:error, term}
   def start(_type, _args) do
+    # Load every module now, as a release does: stored rows are decoded with
+    # `binary_to_term(_, [:safe])`, which only accepts atoms that exist, and
+    # in interactive mode a module's atoms exist once it is loaded.
+    for module <- Application.spec(:realtime, :modules), do: Code.ensure_loaded!(module)
     seed = Realtime.Seed.load(Application.get_env(:realtime, :seed_path))
     port = String.to_integer(System.get_env("PORT", "4000"))
     listen? = Application.get_env(:realtime, :listener, true)

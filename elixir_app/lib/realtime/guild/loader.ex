@@ -7,6 +7,7 @@ defmodule Realtime.Guild.Loader do
   store.
   """
   use GenServer
+  require Logger
 
   alias Realtime.Guild.{Placement, Rows}
   alias Realtime.Store
@@ -19,10 +20,14 @@ defmodule Realtime.Guild.Loader do
   def init(seed_guilds) do
     with :ok <- Rows.import_once(Store.handle(), seed_guilds),
          {:ok, ids} <- Rows.guild_ids(Store.handle()) do
-      Enum.each(ids, &Placement.start/1)
+      Enum.each(ids, &start/1)
       {:ok, length(ids)}
     else
       {:error, reason} -> {:stop, {:store, reason}}
     end
+  end
+
+  defp start(id) do
+    with {:error, reason} <- Placement.start(id), do: Logger.error("guild #{id} did not start: #{inspect(reason)}")
   end
 end
