@@ -4,13 +4,17 @@ defmodule Realtime.Store do
   members) and message history with reactions. Presences and sessions are
   not stored: a resume after a restart gets op 9, as on Discord.
 
-  Two adapters implement this behaviour over one Rust core (`native/store`),
-  which does all the I/O on its own threads, so no scheduler ever waits on
-  disk:
+  Two durable adapters implement this behaviour over one Rust core
+  (`native/store`), which does all the I/O on its own threads, so no
+  scheduler ever waits on disk:
 
     * `Realtime.Store.SQLite`, the default: one file in WAL mode, embedded.
     * `Realtime.Store.Postgres`: a server several nodes can share, with a
       small pool of connections.
+
+  A third, `Realtime.Store.Memory`, keeps everything in ETS and loses it
+  with the VM: what the application did before it had a store, for
+  ephemeral nodes and as the baseline of `mix bench store`.
 
   Writes are group-committed: every write queued while the previous commit
   ran goes into the next transaction. A write's answer comes after its
@@ -35,9 +39,8 @@ defmodule Realtime.Store do
   use GenServer
   require Logger
 
-  alias Realtime.Native
-
-  @type handle :: reference
+  @typedoc "An open store: its adapter and the adapter's own handle."
+  @type handle :: {module, term}
   @type table :: :guilds | :channels | :roles | :members | :messages
   @type op ::
           {:put, table, integer, integer, binary}
@@ -59,6 +62,12 @@ defmodule Realtime.Store do
 
   @doc "Where the store is, for the start banner and error messages."
   @callback describe(config :: map) :: String.t()
+
+  @doc "Queues `ops` as one transaction; answers `{:store_written, tag, result}` to the caller."
+  @callback write(store :: term, key :: non_neg_integer, [op], tag :: non_neg_integer) :: :ok
+
+  @doc "Queues `query`; answers `{:store_read, tag, {:ok, reply} | {:error, reason}}` to the caller."
+  @callback read(store :: term, query, tag :: non_neg_integer) :: :ok
 
   @timeout 15_000
 
@@ -108,7 +117,9 @@ defmodule Realtime.Store do
 
   @doc "Opens a store with `adapter` and `config`."
   @spec open(module, map) :: {:ok, handle, [String.t()]} | {:error, reason}
-  def open(adapter, config), do: adapter.open(config)
+  def open(adapter, config) do
+    with {:ok, store, migrations} <- adapter.open(config), do: {:ok, {adapter, store}, migrations}
+  end
 
   @doc "The store of the running application."
   @spec handle() :: handle
@@ -119,11 +130,9 @@ defmodule Realtime.Store do
   arrives later as `{:store_written, tag, :ok | {:error, reason}}`.
   """
   @spec write_async(handle, non_neg_integer, [op]) :: non_neg_integer
-  def write_async(store \\ handle(), key, ops) do
+  def write_async({adapter, store} \\ handle(), key, ops) do
     tag = System.unique_integer([:positive])
-
-    # Many ops are decoded on a dirty scheduler (the NIF says :reschedule).
-    with :reschedule <- Native.store_write(store, key, ops, tag), do: :ok = Native.store_write_dirty(store, key, ops, tag)
+    :ok = adapter.write(store, key, ops, tag)
     tag
   end
 
@@ -136,9 +145,9 @@ defmodule Realtime.Store do
 
   @doc "Runs `query` and waits for the answer."
   @spec read(handle, query) :: {:ok, term} | {:error, reason}
-  def read(store \\ handle(), query) do
+  def read({adapter, store} \\ handle(), query) do
     tag = System.unique_integer([:positive])
-    :ok = Native.store_read(store, query, tag)
+    :ok = adapter.read(store, query, tag)
     await(:store_read, tag)
   end
 
@@ -156,7 +165,7 @@ defmodule Realtime.Store do
   def init(opts) do
     {adapter, config} = Keyword.get_lazy(opts, :store, &configured/0)
 
-    case adapter.open(config) do
+    case open(adapter, config) do
       {:ok, store, migrations} ->
         where = adapter.describe(config)
         for m <- migrations, do: Logger.info("store #{where}: applied migration #{m}")

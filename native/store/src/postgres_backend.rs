@@ -90,19 +90,18 @@ impl Postgres {
         Ok(applied)
     }
 
-    /// Runs `f` on the connection; a connection error drops the connection,
-    /// so that the next call makes a new one.
+    /// Runs `f` on the connection. An error that says the connection is
+    /// gone (or the server is shutting down) drops it, so that the next call
+    /// makes a new one.
     fn with<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, Error> {
         let client = self.client()?;
-        match f(client) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                if e.is_closed() || e.code().is_none() {
-                    self.client = None;
-                }
-                Err(error(e))
+        f(client).map_err(|e| {
+            let e = error(e);
+            if matches!(e, Error::Unavailable(_)) {
+                self.client = None;
             }
-        }
+            e
+        })
     }
 }
 
@@ -141,6 +140,18 @@ impl Backend for Postgres {
     }
 
     fn read(&mut self, query: &Query) -> Result<Reply, Error> {
+        // A read is safe to repeat: a connection found dead (the server
+        // restarted since it was used) is made again and the read tried once
+        // more.
+        match self.read_once(query) {
+            Err(Error::Unavailable(_)) => self.read_once(query),
+            result => result,
+        }
+    }
+}
+
+impl Postgres {
+    fn read_once(&mut self, query: &Query) -> Result<Reply, Error> {
         self.with(|client| match query {
             Query::Rows { table, scope } => {
                 let sql = format!("SELECT id, data FROM {} WHERE scope = $1 ORDER BY id", table.name());

@@ -25,6 +25,12 @@ defmodule Realtime.Store.Postgres do
   end
 
   @impl true
+  defdelegate write(store, key, ops, tag), to: Realtime.Store.Threads
+
+  @impl true
+  defdelegate read(store, query, tag), to: Realtime.Store.Threads
+
+  @impl true
   @spec describe(map) :: String.t()
   def describe(%{url: url}), do: "PostgreSQL " <> String.replace(url, ~r/:[^:@\/]*@/, ":***@")
 end

@@ -37,6 +37,12 @@ defmodule Realtime.Store.SQLite do
   defp dir_error({:error, reason}, path), do: {:error, {:unavailable, "#{Path.dirname(path)}: #{:file.format_error(reason)}"}}
 
   @impl true
+  defdelegate write(store, key, ops, tag), to: Realtime.Store.Threads
+
+  @impl true
+  defdelegate read(store, query, tag), to: Realtime.Store.Threads
+
+  @impl true
   @spec describe(map) :: String.t()
   def describe(%{path: path} = config), do: "SQLite #{path} (synchronous=#{config |> Map.get(:synchronous, :normal) |> to_string() |> String.upcase()})"
 end
