@@ -40,6 +40,9 @@ defmodule Realtime.Test.StoreContract do
         :ok = Store.write(s, 1, [{:delete_scope, :messages, 5}])
         assert Store.read(s, {:page, 5, :latest, 10}) == {:ok, {[], []}}
         assert Store.read(s, {:reactions, 5, 1}) == {:ok, []}
+        # Within one write, ops apply in order: a key written twice keeps the last.
+        :ok = Store.write(s, 1, [put(:roles, 1, 1, "a"), put(:roles, 1, 2, "x"), put(:roles, 1, 1, "b"), {:delete, :roles, 1, 2}])
+        assert Store.read(s, {:rows, :roles, 1}) == {:ok, [{1, "b"}]}
       end
 
       test "pages agree with a model of the channel (seeded)" do

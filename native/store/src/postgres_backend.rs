@@ -132,8 +132,20 @@ impl Backend for Postgres {
     fn write(&mut self, ops: &[Op]) -> Result<(), Error> {
         self.with(|client| {
             let mut tx = client.transaction()?;
-            for op in ops {
-                apply(&mut tx, op)?;
+            let mut rest = ops;
+            while let Some(first) = rest.first() {
+                // A run of puts into one table is one statement: a group
+                // commit of many messages is one round trip, not one each.
+                let run = match first {
+                    Op::Put { table, .. } => rest.iter().take_while(|op| matches!(op, Op::Put { table: t, .. } if t == table)).count(),
+                    _ => 1,
+                };
+                if run > 1 {
+                    put_many(&mut tx, &rest[..run])?;
+                } else {
+                    apply(&mut tx, first)?;
+                }
+                rest = &rest[run..];
             }
             tx.commit()
         })
@@ -217,6 +229,32 @@ fn apply(tx: &mut Transaction<'_>, op: &Op) -> Result<(), postgres::Error> {
             tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", &[key, value])?;
         }
     }
+    Ok(())
+}
+
+/// Upserts a run of puts into one table with one statement. A key that
+/// appears twice keeps its last value, as the puts one by one would.
+fn put_many(tx: &mut Transaction<'_>, puts: &[Op]) -> Result<(), postgres::Error> {
+    let mut last: std::collections::HashMap<(i64, i64), &[u8]> = std::collections::HashMap::with_capacity(puts.len());
+    let mut order = Vec::with_capacity(puts.len());
+    let mut table = Table::Guilds;
+    for op in puts {
+        if let Op::Put { table: t, scope, id, data } = op {
+            table = *t;
+            if last.insert((*scope, *id), data.as_slice()).is_none() {
+                order.push((*scope, *id));
+            }
+        }
+    }
+    let scopes: Vec<i64> = order.iter().map(|k| k.0).collect();
+    let ids: Vec<i64> = order.iter().map(|k| k.1).collect();
+    let data: Vec<&[u8]> = order.iter().map(|k| last[k]).collect();
+    let sql = format!(
+        "INSERT INTO {} (scope, id, data) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[])
+         ON CONFLICT (scope, id) DO UPDATE SET data = excluded.data",
+        table.name()
+    );
+    tx.execute(&sql, &[&scopes, &ids, &data])?;
     Ok(())
 }
 

@@ -18,6 +18,8 @@ defmodule Mix.Tasks.Bench do
     path = Path.join(@dir, name <> ".exs")
     unless File.exists?(path), do: Mix.raise("no benchmark #{path}; available: #{Enum.join(available(), ", ")}")
     Mix.Task.run("app.config")
+    # Benchmarks keep their store in a temporary directory, never in ./data.
+    Application.put_env(:realtime, :data_dir, {:tmp, "realtime-bench"})
     Application.ensure_all_started(:realtime)
     System.argv(args)
     Code.require_file(path)

@@ -16,6 +16,11 @@ defmodule Realtime.Guild.Mentions do
   @doc "The raw mentions in `content`, in order of first appearance."
   @spec parse(String.t()) :: t
   def parse(content) do
+    # Most messages mention nobody: one scan for "@" answers for them.
+    if :binary.match(content, "@") == :nomatch, do: %{users: [], roles: [], everyone: false}, else: scan(content)
+  end
+
+  defp scan(content) do
     %{
       users: ids(@user, content),
       roles: ids(@role, content),
