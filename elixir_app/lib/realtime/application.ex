@@ -32,6 +32,7 @@ defmodule Realtime.Application do
     # `binary_to_term(_, [:safe])`, which only accepts atoms that exist, and
     # in interactive mode a module's atoms exist once it is loaded.
     for module <- Application.spec(:realtime, :modules), do: Code.ensure_loaded!(module)
+    Realtime.Snowflake.init()
     seed = Realtime.Seed.load(Application.get_env(:realtime, :seed_path))
     port = String.to_integer(System.get_env("PORT", "4000"))
     listen? = Application.get_env(:realtime, :listener, true)

@@ -15,6 +15,11 @@ defmodule Realtime.Guild do
   commit, and they are applied in order); changes to channels, roles and
   members are barriers (see `Realtime.Guild.Change`).
 
+  Pipelined changes are gathered while the guild works through its
+  mailbox and sent to the store as one write when it runs dry (or at
+  `@max_gathered` changes): one hand-off to the store's thread per burst
+  instead of one per message. They then commit, or fail, together.
+
   Find a guild with `Realtime.Guild.Placement.lookup/1`.
   """
   use GenServer
@@ -24,6 +29,8 @@ defmodule Realtime.Guild do
 
   # How long a barrier waits for the store before failing what is pending.
   @store_timeout 30_000
+  # Pipelined changes sent to the store in one write at most.
+  @max_gathered 256
 
   @doc false
   @spec start_link(integer) :: GenServer.on_start()
@@ -255,6 +262,8 @@ defmodule Realtime.Guild do
   @impl true
   def handle_info({:store_written, tag, result}, state), do: {:noreply, written(state, tag, result)}
 
+  def handle_info(:send_gathered, state), do: {:noreply, send_gathered(state)}
+
   def handle_info({:DOWN, _, :process, session, _}, state), do: {:noreply, State.unsubscribe(state, session)}
 
   def handle_info(:passive_flush, state) do
@@ -273,33 +282,50 @@ defmodule Realtime.Guild do
     state
   end
 
-  def commit(state, change, from) do
-    tag = Store.write_async(state.guild.id, change.writes)
-    state = %{state | pending: Map.put(state.pending, tag, {from, change})}
-    if change.order == :barrier, do: drain(state), else: state
+  def commit(state, %Change{order: :pipelined} = change, from) do
+    {count, gathered} = state.gathered
+    state = %{state | gathered: {count + 1, [{from, change} | gathered]}}
+
+    cond do
+      count + 1 >= @max_gathered -> send_gathered(state)
+      # The first of a burst: send them all once the mailbox is worked through.
+      count == 0 -> send(self(), :send_gathered) && state
+      true -> state
+    end
   end
 
-  # Applies or fails one answered write. Writes of one guild are answered
-  # in the order they were made, so changes are applied in that order.
+  def commit(state, %Change{order: :barrier} = change, from) do
+    state |> send_gathered() |> send_write([{from, change}]) |> drain()
+  end
+
+  defp send_gathered(%{gathered: {0, []}} = state), do: state
+  defp send_gathered(%{gathered: {_, gathered}} = state), do: send_write(%{state | gathered: {0, []}}, Enum.reverse(gathered))
+
+  # One store write for `entries` (`{from, change}` in order).
+  defp send_write(state, entries) do
+    tag = Store.write_async(state.guild.id, Enum.flat_map(entries, fn {_, change} -> change.writes end))
+    %{state | pending: Map.put(state.pending, tag, entries)}
+  end
+
+  # Applies or fails the changes of one answered write. Writes of one guild
+  # are answered in the order they were made, so changes are applied in
+  # that order.
   defp written(state, tag, result) do
     case Map.pop(state.pending, tag) do
-      {nil, _} ->
-        state
-
-      {{from, change}, pending} ->
-        state = %{state | pending: pending}
-
-        case result do
-          :ok ->
-            {reply, state} = change.apply.(state)
-            GenServer.reply(from, reply)
-            state
-
-          {:error, reason} ->
-            GenServer.reply(from, {:error, {:store, reason}})
-            state
-        end
+      {nil, _} -> state
+      {entries, pending} -> Enum.reduce(entries, %{state | pending: pending}, &finish(&2, &1, result))
     end
+  end
+
+  defp finish(state, {from, change}, :ok) do
+    {reply, state} = change.apply.(state)
+    GenServer.reply(from, reply)
+    state
+  end
+
+  defp finish(state, {from, _change}, {:error, reason}) do
+    GenServer.reply(from, {:error, {:store, reason}})
+    state
   end
 
   # Waits for every pending write (a barrier's last), applying each.

@@ -52,8 +52,10 @@ defmodule Realtime.Guild.State do
     # What passive sessions are told at the next PASSIVE_UPDATE_V2.
     passive_channels: %{},
     passive_members: MapSet.new(),
-    # Changes written to the store and not yet answered: tag => {from, change}.
-    pending: %{}
+    # Changes written to the store and not yet answered: tag => [{from, change}].
+    pending: %{},
+    # Pipelined changes not yet sent to the store: {count, [{from, change}]}, newest first.
+    gathered: {0, []}
   ]
 
   @type t :: %__MODULE__{}
