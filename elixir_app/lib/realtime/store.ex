@@ -16,15 +16,17 @@ defmodule Realtime.Store do
   with the VM: what the application did before it had a store, for
   ephemeral nodes and as the baseline of `mix bench store`.
 
-  Writes are group-committed: every write queued while the previous commit
-  ran goes into the next transaction. A write's answer comes after its
-  transaction committed, or failed, in which case none of it was stored.
+  A write is one transaction: its answer comes after it committed, or
+  failed, in which case none of it was stored.
   Writes with the same key (a guild's id) are committed in the order they
   were made. Identical reads that wait together are answered by one query.
 
   The store of the running application is opened by this module's process
-  and published with `:persistent_term`; `write/3` and `read/2` use it, and
-  `write/4`, `read/3` take a handle from `open/2`.
+  and published with `:persistent_term` (`handle/0`); `write/3`,
+  `write_async/3` and `read/2` use it unless given a handle from `open/2`.
+
+  The durable adapters group-commit (see `native/store`): every write
+  queued while the previous commit ran goes into the next transaction.
 
   ## Configuration
 

@@ -14,6 +14,7 @@ defmodule Realtime.Store.DurabilityTest do
 
   alias Realtime.JSON
   alias Realtime.Test.{AppNode, PostgresServer, TermGen}
+  alias Realtime.Test.GatewayClient, as: Client
 
   @moduletag timeout: 600_000
   @token "MTAwMDAwMDAwMDAwMDAwMDAwMQ.RTdev0.demo-bot-dev-token-not-a-secret"
@@ -141,16 +142,25 @@ defmodule Realtime.Store.DurabilityTest do
     end
   end
 
-  test "PostgreSQL outage: writes fail with 503, cached reads and the gateway go on, writes come back without a restart" do
+  test "PostgreSQL outage: writes fail with 503 and dispatch nothing, cached reads and the gateway go on, writes come back without a restart" do
     pg = PostgresServer.start()
     node = start!([{"REALTIME_STORE", pg.url}])
 
     try do
+      client = Client.connect(node.http)
+      ready = Client.identify(client, @token)
+      for _ <- ready["d"]["guilds"], do: Client.await_dispatch(client, "GUILD_CREATE")
       {200, %{"id" => before}} = request(node.http, "POST", "/channels/#{@general}/messages", JSON.encode(%{"content" => "before"}))
+      assert Client.await_dispatch(client, "MESSAGE_CREATE")["d"]["id"] == before
       PostgresServer.stop_server(pg)
 
       assert {503, %{"code" => 0, "message" => "503: Service Unavailable"}} =
                request(node.http, "POST", "/channels/#{@general}/messages", JSON.encode(%{"content" => "during"}))
+
+      # No event for a write that did not happen; the session is still served.
+      assert Client.silent?(client, 300)
+      Client.send_frame(client, 1, 1)
+      assert {:frame, %{"op" => 11}} = Client.recv(client)
 
       assert {200, %{"name" => "general"}} = request(node.http, "GET", "/channels/#{@general}")
       assert {200, %{"content" => "before"}} = request(node.http, "GET", "/channels/#{@general}/messages/#{before}")
@@ -160,6 +170,7 @@ defmodule Realtime.Store.DurabilityTest do
       PostgresServer.start_server(pg)
       assert {200, %{"id" => later}} = request(node.http, "POST", "/channels/#{@general}/messages", JSON.encode(%{"content" => "after"}))
       assert {200, [%{"id" => ^later}, %{"id" => ^before}]} = request(node.http, "GET", "/channels/#{@general}/messages?limit=2")
+      assert Client.await_dispatch(client, "MESSAGE_CREATE")["d"]["id"] == later
     after
       AppNode.kill(node)
       PostgresServer.stop(pg)

@@ -255,28 +255,20 @@ defmodule Realtime.Guild.State do
 
   @doc "A channel of the guild, or `:unknown_channel`."
   @spec fetch_channel(t, integer) :: {:ok, map} | {:error, :unknown_channel}
-  def fetch_channel(state, id) do
-    case Map.fetch(state.guild.channels, id) do
-      {:ok, c} -> {:ok, c}
-      :error -> {:error, :unknown_channel}
-    end
-  end
+  def fetch_channel(state, id), do: fetch(state.guild.channels, id, :unknown_channel)
 
   @doc "The member who acts, or `:missing_access` for someone who is not one."
   @spec fetch_member(t, integer) :: {:ok, map} | {:error, :missing_access}
-  def fetch_member(state, id) do
-    case Map.fetch(state.guild.members, id) do
-      {:ok, m} -> {:ok, m}
-      :error -> {:error, :missing_access}
-    end
-  end
+  def fetch_member(state, id), do: fetch(state.guild.members, id, :missing_access)
 
   @doc "The member an action is about (as opposed to the one acting), or `:unknown_member`."
   @spec fetch_target(t, integer) :: {:ok, map} | {:error, :unknown_member}
-  def fetch_target(state, user_id) do
-    case Map.fetch(state.guild.members, user_id) do
-      {:ok, m} -> {:ok, m}
-      :error -> {:error, :unknown_member}
+  def fetch_target(state, user_id), do: fetch(state.guild.members, user_id, :unknown_member)
+
+  defp fetch(map, id, error) do
+    case Map.fetch(map, id) do
+      {:ok, value} -> {:ok, value}
+      :error -> {:error, error}
     end
   end
 
