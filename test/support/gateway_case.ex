@@ -25,7 +25,7 @@ defmodule Realtime.Test.GatewayCase do
   members, roles or channels.
   """
   def restore_guild(id) do
-    seed = Realtime.Seed.load(Application.get_env(:realtime, :seed_path))
+    seed = Realtime.Seed.configured()
     guild = Enum.find(seed.guilds, &(&1.id == id))
     clear = for part <- [:channels, :roles, :members], do: {:delete_scope, part, id}
     :ok = Realtime.Store.write(id, clear ++ Realtime.Guild.Rows.guild(guild))

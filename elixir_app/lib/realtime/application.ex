@@ -18,7 +18,7 @@ defmodule Realtime.Application do
 
   Configuration (application env): `:listener` (`false` to not listen, as in
   tests; otherwise the port comes from `PORT`, default 4000), `:store` and
-  `:data_dir` (see `Realtime.Store`), `:seed_path`,
+  `:data_dir` (see `Realtime.Store`), `:seed` (see `Realtime.Seed`),
   `:heartbeat_interval`, `:resume_window`, `:replay_buffer`, `:rate_limit`
   (`{frames, window_ms}`, default `{120, 60_000}`), `:max_guilds_per_shard`,
   `:passive_members` (default 75,000), `:passive_update_ms` (default 1,000).
@@ -33,7 +33,7 @@ defmodule Realtime.Application do
     # in interactive mode a module's atoms exist once it is loaded.
     for module <- Application.spec(:realtime, :modules), do: Code.ensure_loaded!(module)
     Realtime.Snowflake.init()
-    seed = Realtime.Seed.load(Application.get_env(:realtime, :seed_path))
+    seed = Realtime.Seed.configured()
     port = String.to_integer(System.get_env("PORT", "4000"))
     listen? = Application.get_env(:realtime, :listener, true)
     if listen?, do: Application.put_env(:realtime, :gateway_url, "ws://127.0.0.1:#{port}")

@@ -5,12 +5,45 @@ defmodule Realtime.Seed do
   and guilds with roles, channels (one hidden from @everyone) and members,
   of which most are generated deterministically at load time.
 
-  Snowflakes are strings in the file and integers once loaded. Nothing here
-  is durable: state lives in the guild processes and is lost on restart.
+  Snowflakes are strings in the file and integers once loaded. The dataset
+  is imported into the store on the first start (`Realtime.Guild.Rows`).
+
+  `REALTIME_SEED` chooses another dataset: a path to a JSON file of the same
+  shape, or `synthetic:members=100000,guilds=1,channels=3` for the
+  generated load-test dataset of `Realtime.Seed.Synthetic` (dev tokens
+  anyone can compute: never for a reachable deployment).
   """
 
   @type user :: %{id: integer, username: String.t(), global_name: String.t() | nil, bot: boolean}
   @type t :: %{application: map, users: [map], guilds: [map]}
+
+  @doc """
+  The dataset the environment selects: `REALTIME_SEED`, else the
+  application env `:seed` (`:default`, a path, or `{:synthetic, opts}`),
+  else the embedded one.
+  """
+  @spec configured() :: t
+  def configured do
+    case System.get_env("REALTIME_SEED") || Application.get_env(:realtime, :seed, :default) do
+      "synthetic:" <> spec -> synthetic(parse_spec(spec))
+      {:synthetic, opts} -> synthetic(opts)
+      :default -> load()
+      path when is_binary(path) -> load(path)
+    end
+  end
+
+  defp parse_spec(spec) do
+    for pair <- String.split(spec, ",", trim: true) do
+      case String.split(pair, "=") do
+        [k, v] when k in ["members", "guilds", "channels"] -> {String.to_existing_atom(k), String.to_integer(v)}
+        _ -> raise ArgumentError, "REALTIME_SEED=synthetic: expects members=N,guilds=N,channels=N, got: #{inspect(pair)}"
+      end
+    end
+  end
+
+  @doc "The generated load-test dataset (see `Realtime.Seed.Synthetic`)."
+  @spec synthetic(keyword) :: t
+  def synthetic(opts), do: Realtime.Seed.Synthetic.generate(opts)
 
   @doc "Reads and converts the dataset at `path` (default: the embedded one)."
   @spec load(Path.t() | nil) :: t
