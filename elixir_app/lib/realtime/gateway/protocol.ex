@@ -29,6 +29,9 @@ defmodule Realtime.Gateway.Protocol do
 
   @close_codes %{
     unknown_error: 4000,
+    # Ours, in Discord's resumable "unknown error" code: the client did not
+    # read what was sent to it fast enough (see Realtime.Gateway.Socket).
+    slow_consumer: 4000,
     unknown_opcode: 4001,
     decode_error: 4002,
     not_authenticated: 4003,

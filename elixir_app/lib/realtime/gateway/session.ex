@@ -143,7 +143,9 @@ defmodule Realtime.Gateway.Session do
       {:ok, missed} ->
         if state.socket_ref, do: Process.demonitor(state.socket_ref, [:flush])
         state = attach(state, socket)
-        for {s, t, payload} <- missed, do: send(socket, {:gateway_dispatch, s, t, payload})
+        # One message for the whole replay: a burst of single dispatches
+        # would look like a client that does not read.
+        if missed != [], do: send(socket, {:gateway_replay, missed})
         {:reply, :ok, emit(state, "RESUMED", {:term, %{}})}
 
       :error ->

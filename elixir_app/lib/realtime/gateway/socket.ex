@@ -18,7 +18,7 @@ defmodule Realtime.Gateway.Socket do
 
   @max_frame 4096
 
-  defstruct [:encoding, :compress, :zctx, :error, :session, :session_id, :user, heartbeat_seen: true, rate: nil]
+  defstruct [:encoding, :compress, :zctx, :error, :session, :session_id, :user, heartbeat_seen: true, rate: nil, max_queued: 1_000]
 
   @impl true
   def init(req, _opts) do
@@ -35,7 +35,9 @@ defmodule Realtime.Gateway.Socket do
     # Cowboy's own limit is above ours, so that an oversized frame gets our
     # close code (4002) rather than 1009.
     {limit, window} = Application.get_env(:realtime, :rate_limit, {120, 60_000})
-    {:cowboy_websocket, req, %{state | rate: RateLimit.new(limit, window)}, %{max_frame_size: 1_048_576, idle_timeout: :infinity}}
+    max_queued = Application.get_env(:realtime, :max_queued_dispatches, 1_000)
+    state = %{state | rate: RateLimit.new(limit, window), max_queued: max_queued}
+    {:cowboy_websocket, req, state, %{max_frame_size: 1_048_576, idle_timeout: :infinity}}
   end
 
   @impl true
@@ -235,9 +237,22 @@ defmodule Realtime.Gateway.Socket do
     end
   end
 
+  # A client that does not read its socket must not make this process hold
+  # an unbounded backlog: past `max_queued` dispatches waiting here it is
+  # closed (4000, resumable, reason "slow_consumer"), and resumes from the
+  # session's replay buffer. Writes themselves are bounded by the socket's
+  # `send_timeout` (see Realtime.Gateway.Listener).
   @impl true
-  def websocket_info({:gateway_dispatch, seq, t, payload}, state),
-    do: reply(state, [Protocol.dispatch(state.encoding, seq, t, payload)])
+  def websocket_info({:gateway_dispatch, seq, t, payload}, state) do
+    case Process.info(self(), :message_queue_len) do
+      {:message_queue_len, queued} when queued > state.max_queued -> close(state, :slow_consumer)
+      _ -> reply(state, [Protocol.dispatch(state.encoding, seq, t, payload)])
+    end
+  end
+
+  # A resume's missed dispatches, in order.
+  def websocket_info({:gateway_replay, missed}, state),
+    do: reply(state, for({seq, t, payload} <- missed, do: Protocol.dispatch(state.encoding, seq, t, payload)))
 
   # Reconnect (op 7): the client should reconnect and resume. The close
   # (4000) keeps the session resumable.
