@@ -61,14 +61,20 @@ defmodule Realtime.Test.AppNode do
   @spec kill(t) :: :ok
   def kill(node) do
     System.cmd("kill", ["-9", Integer.to_string(node.os_pid)])
+    # The port's exit message goes to the process that opened it, which may
+    # not be this one: watch the OS process itself.
+    gone = Enum.any?(1..400, fn _ -> if alive?(node.os_pid), do: Process.sleep(25) && false, else: true end)
+    unless gone, do: raise("node #{node.os_pid} survived SIGKILL")
     %{port: port} = node
 
     receive do
       {^port, {:exit_status, _}} -> :ok
     after
-      10_000 -> raise "node #{node.os_pid} survived SIGKILL"
+      0 -> :ok
     end
   end
+
+  defp alive?(os_pid), do: match?({_, 0}, System.cmd("kill", ["-0", Integer.to_string(os_pid)], stderr_to_stdout: true))
 
   @doc "Output lines the node printed since it started serving."
   @spec output(t) :: [String.t()]
