@@ -12,16 +12,43 @@ defmodule Realtime.Test.AppNode do
 
   @type t :: %__MODULE__{port: port, os_pid: non_neg_integer, http: :inet.port_number(), out: pid}
 
+  # Started in the node: settings, then the application, then a control
+  # loop on stdin (one JSON reply per command line).
   @boot ~S"""
   Application.load(:realtime)
   Application.put_env(:realtime, :listener, true)
   Application.delete_env(:realtime, :data_dir)
   Application.put_env(:realtime, :rest_rate_limits, %{enabled: false})
   Application.put_env(:realtime, :identify_limits, %{enabled: false})
+  for {k, v} <- :erlang.binary_to_term(Base.decode64!(System.get_env("NODE_APP_ENV", "g2o="))), do: Application.put_env(:realtime, k, v)
   case Application.ensure_all_started(:realtime) do
-    {:ok, _} -> IO.puts("NODE-READY"); Process.sleep(:infinity)
+    {:ok, _} -> IO.puts("NODE-READY")
     {:error, reason} -> IO.puts("NODE-FAILED #{inspect(reason)}"); System.halt(3)
   end
+  reply = fn map -> IO.puts("NODE-REPLY " <> Realtime.JSON.encode(map)) end
+  Stream.repeatedly(fn -> IO.gets("") end)
+  |> Stream.take_while(&is_binary/1)
+  |> Enum.each(fn line ->
+    case String.trim(line) do
+      "stats" ->
+        mem = Map.new(:erlang.memory(), fn {k, v} -> {Atom.to_string(k), v} end)
+        rss = File.read!("/proc/self/status") |> then(&Regex.run(~r/VmRSS:\s+(\d+) kB/, &1)) |> Enum.at(1) |> String.to_integer()
+        reply.(Map.merge(mem, %{"rss" => rss * 1024, "process_count" => :erlang.system_info(:process_count), "port_count" => :erlang.system_info(:port_count)}))
+      "sched_begin" ->
+        :erlang.system_flag(:scheduler_wall_time, true)
+        :persistent_term.put(:node_sched, :scheduler.sample_all())
+        reply.(%{"ok" => true})
+      "sched_end" ->
+        util = :scheduler.utilization(:persistent_term.get(:node_sched), :scheduler.sample_all())
+        reply.(%{"utilization" => for({kind, id, u, _} <- util, kind in [:normal, :dirty_cpu], do: %{"kind" => kind, "id" => id, "u" => u}), "total" => Enum.find_value(util, fn {:total, u, _} -> u; _ -> nil end)})
+      "gc" ->
+        for p <- Process.list(), do: :erlang.garbage_collect(p)
+        reply.(%{"ok" => true})
+      other ->
+        reply.(%{"error" => "unknown command #{other}"})
+    end
+  end)
+  System.halt(0)
   """
 
   @doc """
@@ -29,15 +56,25 @@ defmodule Realtime.Test.AppNode do
   until it serves, or until it exits: `{:ok, node}` or `{:exited, status,
   output}`. Bounded by `timeout` ms.
   """
-  @spec start([{String.t(), String.t()}], timeout) :: {:ok, t} | {:exited, integer, String.t()}
-  def start(env, timeout \\ 60_000) do
+  @spec start([{String.t(), String.t()}], keyword) :: {:ok, t} | {:exited, integer, String.t()}
+  def start(env, opts \\ []) do
     http = free_port()
     paths = Enum.flat_map(code_paths(), &["-pa", &1])
-    env = [{"PORT", Integer.to_string(http)}, {"MIX_ENV", "test"} | env]
-    exe = System.find_executable("elixir")
+    app_env = opts |> Keyword.get(:app_env, []) |> :erlang.term_to_binary() |> Base.encode64()
+    env = [{"PORT", Integer.to_string(http)}, {"MIX_ENV", "test"}, {"NODE_APP_ENV", app_env} | env]
+    elixir = System.find_executable("elixir")
+    erl = if flags = opts[:erl], do: ["--erl", flags], else: []
+    args = erl ++ paths ++ ["-e", @boot]
 
-    port =
-      Port.open({:spawn_executable, exe}, [:binary, :exit_status, :stderr_to_stdout, {:line, 65_536}, args: paths ++ ["-e", @boot], env: charlist_env(env)])
+    # A node for many connections gets a file limit of its own (prlimit execs it).
+    {exe, args} =
+      case opts[:fd_limit] do
+        nil -> {elixir, args}
+        n -> {System.find_executable("prlimit"), ["--nofile=#{n}:#{n}", elixir | args]}
+      end
+
+    port = Port.open({:spawn_executable, exe}, [:binary, :exit_status, :stderr_to_stdout, {:line, 65_536}, args: args, env: charlist_env(env)])
+    timeout = Keyword.get(opts, :timeout, 60_000)
 
     {:os_pid, os_pid} = Port.info(port, :os_pid)
     await_ready(%__MODULE__{port: port, os_pid: os_pid, http: http}, [], System.monotonic_time(:millisecond) + timeout)
@@ -75,6 +112,26 @@ defmodule Realtime.Test.AppNode do
   end
 
   defp alive?(os_pid), do: match?({_, 0}, System.cmd("kill", ["-0", Integer.to_string(os_pid)], stderr_to_stdout: true))
+
+  @doc """
+  Sends a control command (`stats`, `sched_begin`, `sched_end`, `gc`) and
+  returns the node's decoded reply.
+  """
+  @spec command(t, String.t(), timeout) :: map
+  def command(%{port: port}, command, timeout \\ 60_000) do
+    Port.command(port, command <> "\n")
+    await_reply(port, timeout)
+  end
+
+  defp await_reply(port, timeout) do
+    receive do
+      {^port, {:data, {_, "NODE-REPLY " <> json}}} -> json |> Realtime.JSON.decode() |> elem(1)
+      {^port, {:data, _other}} -> await_reply(port, timeout)
+      {^port, {:exit_status, status}} -> raise "the node exited (#{status})"
+    after
+      timeout -> raise "the node did not answer"
+    end
+  end
 
   @doc "Output lines the node printed since it started serving."
   @spec output(t) :: [String.t()]

@@ -13,6 +13,8 @@
 //! - `fanout`: N sessions, then a REST publisher posts at each rate of
 //!   `--rates` for `--step` seconds; `--slow-percent` of the sessions never
 //!   read their socket.
+//! - `listen`: N sessions that count what someone else sends them; each line
+//!   `mark` on stdin reports what arrived since the last one, `stop` ends.
 //!
 //! Output: one JSON object per line on stdout (progress on stderr).
 //! Connections come from 127.0.0.2.. (`--sources` addresses), so ephemeral
@@ -247,8 +249,7 @@ async fn session(i: usize, sh: Arc<Shared>, mut phase: watch::Receiver<Phase>, c
     sh.ready_latency.record(i, t0.elapsed().as_micros() as u64);
     sh.counters.ready.fetch_add(1, Relaxed);
 
-    // One session in 1/percent never reads again (it still heartbeats).
-    let slow = a.slow_percent > 0.0 && (i as f64 % (100.0 / a.slow_percent)) < 1.0;
+    let slow = is_slow(a, i);
     let first_beat = Duration::from_millis(interval * (i as u64 % 97) / 97);
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + first_beat, Duration::from_millis(interval));
     loop {
@@ -280,6 +281,11 @@ async fn session(i: usize, sh: Arc<Shared>, mut phase: watch::Receiver<Phase>, c
             }
         }
     }
+}
+
+/// One session in 1/percent never reads again (it still heartbeats).
+fn is_slow(a: &Args, i: usize) -> bool {
+    a.slow_percent > 0.0 && (i as f64 % (100.0 / a.slow_percent)) < 1.0
 }
 
 fn fail(sh: &Shared, i: usize, stage: &str) {
@@ -430,11 +436,14 @@ async fn run(a: Args) {
             emit(json!({"event": "held", "sessions": c.ready.load(Relaxed), "closed": c.closed.load(Relaxed)}));
         }
         "fanout" => {
-            let receivers = c.ready.load(Relaxed);
+            // Slow sessions never read what they are sent: count the others.
+            let slow = (0..a.sessions).filter(|&i| is_slow(&a, i)).count();
+            let receivers = c.ready.load(Relaxed).saturating_sub(slow);
             for &rate in &a.rates {
                 if Instant::now() >= deadline {
                     break;
                 }
+                emit(json!({"event": "step_begin", "rate": rate}));
                 sh.event_latency.take();
                 let before = c.delivered.load(Relaxed);
                 let t0 = Instant::now();
@@ -449,6 +458,24 @@ async fn run(a: Args) {
                     "delivered": delivered, "expected": ok * receivers as u64, "seconds": secs,
                     "delivered_per_s": delivered as f64 / secs, "closed": c.closed.load(Relaxed),
                     "latency": summary(&sh.event_latency.take())}));
+            }
+        }
+        "listen" => {
+            let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+            let (mut last, mut since) = (c.delivered.load(Relaxed), Instant::now());
+            sh.event_latency.take();
+            while let Ok(Some(line)) = tokio::time::timeout_at(deadline.into(), stdin.next_line()).await.unwrap_or(Ok(None)) {
+                match line.trim() {
+                    "mark" => {
+                        let now = c.delivered.load(Relaxed);
+                        let secs = since.elapsed().as_secs_f64();
+                        emit(json!({"event": "mark", "delivered": now - last, "seconds": secs, "delivered_per_s": (now - last) as f64 / secs,
+                            "closed": c.closed.load(Relaxed), "latency": summary(&sh.event_latency.take())}));
+                        (last, since) = (now, Instant::now());
+                    }
+                    "stop" => break,
+                    _ => {}
+                }
             }
         }
         _ => {}
