@@ -1,5 +1,5 @@
 # mix bench load [--connections 5000,10000,19000] [--storm 10000] [--members 100000]
-#                [--fanout 10000,19000] [--rates 2,5,10,20,40] [--ceiling-rates 5,10,20,40,80]
+#                [--fanout 10000,19000] [--rates 1,2,5,10,20] [--ceiling-rates 5,10,20,40,80]
 #                [--step 5] [--slow 1]
 #
 # The gateway under load, each part bounded, all on this machine: the
@@ -54,7 +54,7 @@ defmodule Bench.Load do
       storm: Keyword.get(opts, :storm, 10_000),
       members: Keyword.get(opts, :members, 100_000),
       fanout: ints.(:fanout, "10000,19000"),
-      rates: ints.(:rates, "2,5,10,20,40"),
+      rates: ints.(:rates, "1,2,5,10,20"),
       ceiling_rates: ints.(:ceiling_rates, "5,10,20,40,80"),
       step: Keyword.get(opts, :step, 5),
       slow: Keyword.get(opts, :slow, 1.0)
@@ -170,8 +170,11 @@ defmodule Bench.Load do
           for _ <- o.rates do
             %{"rate" => rate} = await_event(lg, "step_begin")
             AppNode.command(node, "sched_begin")
+            r0 = AppNode.command(node, "reductions")
             s = await_event(lg, "step")
             util = AppNode.command(node, "sched_end")
+            work = AppNode.command(node, "reductions") |> Map.new(fn {k, v} -> {k, (v - Map.get(r0, k, 0)) / max(s["delivered"], 1)} end)
+            Process.put({:work, n, rate}, work)
             normal = for %{"kind" => "normal", "u" => u} <- util["utilization"], do: "#{round(u * 100)}%"
             l = s["latency"]
             IO.puts(row([n, rate, round(s["delivered_per_s"]), "#{l["p50_ms"]} ms", "#{l["p99_ms"]} ms", "#{l["p999_ms"]} ms", Enum.join(normal, " ")]))
@@ -183,9 +186,18 @@ defmodule Bench.Load do
       end
       |> List.flatten()
 
+    # Where the work went, at the largest size and rate: reductions per
+    # delivered event by kind of process.
+    work = Process.get({:work, List.last(o.fanout), List.last(o.rates)})
+    top = work |> Enum.sort_by(&elem(&1, 1), :desc) |> Enum.take(6) |> Enum.map_join(", ", fn {k, v} -> "#{k} #{fmt(v)}" end)
+    IO.puts("reductions per delivered event (#{List.last(o.fanout)} connected, #{List.last(o.rates)} posts/s): #{top}")
     last = for r <- results, r.connected == List.last(o.fanout), do: r
+    case last |> Enum.filter(&(&1.p99 <= @knee_p99_ms and &1.complete)) |> Enum.map(& &1.rate) do
+      [] -> IO.puts("knee at #{List.last(o.fanout)} connected: none of the rates kept p99 ≤ #{@knee_p99_ms} ms")
+      rates -> IO.puts("knee at #{List.last(o.fanout)} connected: #{Enum.max(rates)} posts/s (p99 ≤ #{@knee_p99_ms} ms, every event delivered)")
+    end
+
     knee = last |> Enum.filter(&(&1.p99 <= @knee_p99_ms and &1.complete)) |> Enum.map(& &1.rate) |> Enum.max(fn -> hd(o.rates) end)
-    IO.puts("knee at #{List.last(o.fanout)} connected: #{knee} posts/s (p99 ≤ #{@knee_p99_ms} ms, every event delivered)")
     {results, knee}
   end
 

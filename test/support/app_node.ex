@@ -41,6 +41,28 @@ defmodule Realtime.Test.AppNode do
       "sched_end" ->
         util = :scheduler.utilization(:persistent_term.get(:node_sched), :scheduler.sample_all())
         reply.(%{"utilization" => for({kind, id, u, _} <- util, kind in [:normal, :dirty_cpu], do: %{"kind" => kind, "id" => id, "u" => u}), "total" => Enum.find_value(util, fn {:total, u, _} -> u; _ -> nil end)})
+      "reductions" ->
+        # Work done so far by kind of process: where the time goes per event.
+        kind = fn pid ->
+          # Cowboy's connection processes (our sockets) are the unnamed ones
+          # that proc_lib did not start.
+          case Process.info(pid, [:registered_name, :dictionary]) do
+            [registered_name: name, dictionary: dict] ->
+              case {name, dict[:"$initial_call"]} do
+                {n, _} when is_atom(n) and n != [] -> n |> Atom.to_string() |> String.replace(~r/\.\d+$/, "")
+                {_, {mod, _, _}} -> inspect(mod)
+                _ -> "connections"
+              end
+            _ -> "gone"
+          end
+        end
+        totals = Enum.reduce(Process.list(), %{}, fn pid, acc ->
+          case Process.info(pid, :reductions) do
+            {:reductions, r} -> Map.update(acc, kind.(pid), r, &(&1 + r))
+            nil -> acc
+          end
+        end)
+        reply.(totals)
       "gc" ->
         for p <- Process.list(), do: :erlang.garbage_collect(p)
         reply.(%{"ok" => true})
