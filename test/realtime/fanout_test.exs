@@ -67,11 +67,25 @@ defmodule Realtime.FanoutTest do
     assert_raise ArgumentError, fn -> Fanout.put(table, 2 ** 26, self()) end
   end
 
+  # long_schedule is measured in wall time, so the OS preempting a
+  # scheduler thread (another process loading the machine) can produce a
+  # report that is not ours. A send that really holds a scheduler is
+  # reported every time: three tries, and one clean try passes.
   test "a 1M-slot send never holds a scheduler long enough to be reported" do
     pids = receivers(1_000)
     table = Fanout.new()
     for slot <- 0..999_999, do: Fanout.put(table, slot, Enum.at(pids, rem(slot, 1_000)))
     everyone = Bitmap.from_list(Enum.to_list(0..999_999))
+
+    reports = Enum.reduce_while(1..3, nil, fn _, _ -> with [_ | _] = r <- long_schedules(table, everyone), do: {:cont, r}, else: ([] -> {:halt, []}) end)
+    assert reports == []
+    Enum.each(pids, &Process.unlink/1)
+    Enum.each(pids, &Process.exit(&1, :kill))
+  end
+
+  # The long_schedule reports (over 5 ms) that name the sender or our NIF
+  # code during one 1M-recipient send.
+  defp long_schedules(table, everyone) do
     parent = self()
 
     sender =
@@ -93,8 +107,6 @@ defmodule Realtime.FanoutTest do
       who == sender or Enum.any?([info[:in], info[:out]], &match?({mod, _, _} when mod in [Realtime.Native, Realtime.Fanout], &1))
     end
 
-    assert Enum.filter(long, ours) == []
-    Enum.each(pids, &Process.unlink/1)
-    Enum.each(pids, &Process.exit(&1, :kill))
+    Enum.filter(long, ours)
   end
 end

@@ -15,6 +15,8 @@ defmodule Realtime.Test.AppNode do
   # Started in the node: settings, then the application, then a control
   # loop on stdin (one JSON reply per command line).
   @boot ~S"""
+  # Connection lifecycle lines (one per connection) would flood the port.
+  Logger.configure(level: :warning)
   Application.load(:realtime)
   Application.put_env(:realtime, :listener, true)
   Application.delete_env(:realtime, :data_dir)

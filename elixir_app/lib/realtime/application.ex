@@ -33,6 +33,7 @@ defmodule Realtime.Application do
     # in interactive mode a module's atoms exist once it is loaded.
     for module <- Application.spec(:realtime, :modules), do: Code.ensure_loaded!(module)
     Realtime.Snowflake.init()
+    Realtime.Metrics.init()
     seed = Realtime.Seed.configured()
     port = String.to_integer(System.get_env("PORT", "4000"))
     listen? = Application.get_env(:realtime, :listener, true)

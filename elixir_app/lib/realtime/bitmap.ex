@@ -13,6 +13,8 @@ defmodule Realtime.Bitmap do
   operations) or wait for a lock run on a dirty scheduler.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.Native
 
   @opaque t :: reference
@@ -102,11 +104,11 @@ defmodule Realtime.Bitmap do
 
   defp combine(a, b, op, in_place) do
     case Native.bitmap_combine(a, b, op, in_place) do
-      :reschedule -> Native.bitmap_combine_dirty(a, b, op, in_place)
+      :reschedule -> Metrics.inc(:dirty, "bitmap") && Native.bitmap_combine_dirty(a, b, op, in_place)
       result -> result
     end
   end
 
-  defp call(op, bitmap, arg, :reschedule), do: Native.bitmap_dirty(op, bitmap, arg)
+  defp call(op, bitmap, arg, :reschedule), do: Metrics.inc(:dirty, "bitmap") && Native.bitmap_dirty(op, bitmap, arg)
   defp call(_op, _bitmap, _arg, result), do: result
 end

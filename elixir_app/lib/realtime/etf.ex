@@ -42,6 +42,8 @@ defmodule Realtime.ETF do
   no call holds a normal scheduler for more than a fraction of a millisecond.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.Native
 
   @type decode_error ::
@@ -67,7 +69,8 @@ defmodule Realtime.ETF do
   def encode(term, []) do
     case Native.etf_encode(term, -1, false) do
       bin when is_binary(bin) -> bin
-      other -> encoded(if other == :reschedule, do: Native.etf_encode_dirty(term, -1, false), else: other)
+      :reschedule -> Metrics.inc(:dirty, "etf") && encoded(Native.etf_encode_dirty(term, -1, false))
+      other -> encoded(other)
     end
   end
 
@@ -76,7 +79,7 @@ defmodule Realtime.ETF do
     string_ext = Keyword.get(opts, :string_ext, false) == true
 
     case Native.etf_encode(term, level, string_ext) do
-      :reschedule -> Native.etf_encode_dirty(term, level, string_ext) |> encoded()
+      :reschedule -> Metrics.inc(:dirty, "etf") && Native.etf_encode_dirty(term, level, string_ext) |> encoded()
       result -> encoded(result)
     end
   end
@@ -108,7 +111,7 @@ defmodule Realtime.ETF do
     used = Keyword.get(opts, :return_used, false) == true
 
     case Native.etf_decode(binary, limits, create, used) do
-      :reschedule -> Native.etf_decode_dirty(binary, limits, create, used)
+      :reschedule -> Metrics.inc(:dirty, "etf") && Native.etf_decode_dirty(binary, limits, create, used)
       result -> result
     end
   end

@@ -23,6 +23,8 @@ defmodule Realtime.Fanout do
   removed ahead of the cursor take effect within the same send.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.{Bitmap, Native}
   alias Realtime.Fanout.{Deliverer, Supervisor}
 
@@ -60,6 +62,7 @@ defmodule Realtime.Fanout do
         send_from(table, bitmap, message, next, total + hand_off(lists, message), shards)
 
       :reschedule ->
+        Metrics.inc(:dirty, "fanout")
         # The bitmap is being written: a dirty read of its size waits for
         # the writer, then the send carries on.
         Bitmap.size(bitmap)

@@ -22,6 +22,8 @@ defmodule Realtime.Guild do
 
   Find a guild with `Realtime.Guild.Placement.lookup/1`.
   """
+
+  require Realtime.Metrics, as: Metrics
   use GenServer
 
   alias Realtime.{Directory, Store}
@@ -304,7 +306,7 @@ defmodule Realtime.Guild do
   # One store write for `entries` (`{from, change}` in order).
   defp send_write(state, entries) do
     tag = Store.write_async(state.guild.id, Enum.flat_map(entries, fn {_, change} -> change.writes end))
-    %{state | pending: Map.put(state.pending, tag, entries)}
+    %{state | pending: Map.put(state.pending, tag, {System.monotonic_time(:microsecond), entries})}
   end
 
   # Applies or fails the changes of one answered write. Writes of one guild
@@ -313,7 +315,10 @@ defmodule Realtime.Guild do
   defp written(state, tag, result) do
     case Map.pop(state.pending, tag) do
       {nil, _} -> state
-      {entries, pending} -> Enum.reduce(entries, %{state | pending: pending}, &finish(&2, &1, result))
+      {{sent_at, entries}, pending} ->
+        Metrics.observe(:store_write, nil, System.monotonic_time(:microsecond) - sent_at)
+        if result != :ok, do: Metrics.inc(:store_errors, "write")
+        Enum.reduce(entries, %{state | pending: pending}, &finish(&2, &1, result))
     end
   end
 

@@ -38,6 +38,8 @@ defmodule Realtime.JSON do
   Calls over about 64 KiB of input or output run on a dirty scheduler.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.Native
 
   @limits [max_size: 64 * 1024 * 1024, max_depth: 512, max_length: 16 * 1024 * 1024, max_string: 64 * 1024 * 1024]
@@ -48,7 +50,7 @@ defmodule Realtime.JSON do
     snowflakes = Keyword.get(opts, :snowflakes_as_strings, false) == true
 
     case Native.json_encode(term, snowflakes) do
-      :reschedule -> Native.json_encode_dirty(term, snowflakes) |> encoded()
+      :reschedule -> Metrics.inc(:dirty, "json") && Native.json_encode_dirty(term, snowflakes) |> encoded()
       result -> encoded(result)
     end
   end
@@ -66,7 +68,7 @@ defmodule Realtime.JSON do
     limits = Realtime.CodecLimits.to_tuple(opts, @limits)
 
     case Native.json_decode(binary, limits) do
-      :reschedule -> Native.json_decode_dirty(binary, limits)
+      :reschedule -> Metrics.inc(:dirty, "json") && Native.json_decode_dirty(binary, limits)
       result -> result
     end
   end

@@ -140,6 +140,16 @@ defmodule Realtime.Native do
   @doc false
   def zstd_stream_compress_dirty(_stream, _data), do: not_loaded()
 
+  # Realtime.Metrics: HDR histograms sharded by scheduler thread.
+  @doc false
+  def histogram_new(_shards, _max, _sigfig), do: not_loaded()
+  @doc false
+  def histogram_record(_h, _value), do: not_loaded()
+  @doc false
+  def histogram_snapshot(_h, _bounds), do: not_loaded()
+  @doc false
+  def histogram_quantile(_h, _quantile), do: not_loaded()
+
   # Realtime.Store: open on a dirty I/O scheduler; writes and reads queue
   # work for the store's threads, which answer with a message.
   @doc false

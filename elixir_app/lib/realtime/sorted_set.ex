@@ -27,6 +27,8 @@ defmodule Realtime.SortedSet do
   million items) and waits for a busy set move to a dirty scheduler.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.Native
 
   @opaque t :: reference
@@ -163,7 +165,7 @@ defmodule Realtime.SortedSet do
   @spec debug(t) :: String.t()
   def debug(set), do: Native.sorted_set_debug(set)
 
-  defp call(set, op, a, b, :reschedule), do: Native.sorted_set_dirty(set, op, a, b)
+  defp call(set, op, a, b, :reschedule), do: Metrics.inc(:dirty, "sorted_set") && Native.sorted_set_dirty(set, op, a, b)
   defp call(_set, _op, _a, _b, result), do: result
 
   defp check_bucket!(bucket_size) when is_integer(bucket_size) and bucket_size > 0, do: :ok

@@ -38,6 +38,8 @@ defmodule Realtime.Store do
 
   Application env `:store` (`{adapter, config}`) overrides them.
   """
+
+  require Realtime.Metrics, as: Metrics
   use GenServer
   require Logger
 
@@ -149,8 +151,11 @@ defmodule Realtime.Store do
   @spec read(handle, query) :: {:ok, term} | {:error, reason}
   def read({adapter, store} \\ handle(), query) do
     tag = System.unique_integer([:positive])
+    t0 = System.monotonic_time(:microsecond)
     :ok = adapter.read(store, query, tag)
-    await(:store_read, tag)
+    result = await(:store_read, tag)
+    Metrics.observe(:store_read, nil, System.monotonic_time(:microsecond) - t0)
+    with {:error, _} <- result, do: Metrics.inc(:store_errors, "read") && result
   end
 
   # A store thread always answers; the timeout only bounds the wait if the

@@ -8,6 +8,7 @@ mod bitmap;
 mod etf;
 mod fanout;
 mod json;
+mod metrics;
 mod raw;
 mod sched;
 mod sorted_set;

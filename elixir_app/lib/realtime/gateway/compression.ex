@@ -12,6 +12,8 @@ defmodule Realtime.Gateway.Compression do
   and ETF as binary.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.Native
 
   @opaque t :: :none | {:zlib, :zlib.zstream()} | {:zstd, reference}
@@ -41,7 +43,7 @@ defmodule Realtime.Gateway.Compression do
     bin = IO.iodata_to_binary(data)
 
     if byte_size(bin) > @dirty_bytes,
-      do: Native.zstd_stream_compress_dirty(s, bin),
+      do: Metrics.inc(:dirty, "zstd") && Native.zstd_stream_compress_dirty(s, bin),
       else: Native.zstd_stream_compress(s, bin)
   end
 

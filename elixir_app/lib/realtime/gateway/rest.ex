@@ -12,6 +12,8 @@ defmodule Realtime.Gateway.Rest do
   (`Realtime.Gateway.Rest.Errors`). A guild that is down mid-request is a
   503, never a crash.
   """
+
+  require Realtime.Metrics, as: Metrics
   @behaviour :cowboy_handler
 
   alias Realtime.{Directory, Guild, JSON}
@@ -47,6 +49,7 @@ defmodule Realtime.Gateway.Rest do
 
 
       {:limited, scope, retry_after, headers} ->
+        Metrics.inc(:rate_limited, if(scope == :global, do: "rest_global", else: "rest_route"))
         headers = Map.merge(headers, %{"retry-after" => retry_header(retry_after), "x-ratelimit-scope" => to_string(scope)})
         error({:rate_limited, scope, retry_after}, headers, req)
 

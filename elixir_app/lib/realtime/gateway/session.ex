@@ -9,6 +9,8 @@ defmodule Realtime.Gateway.Session do
   payload}`; it numbers them, keeps them for resuming, and forwards them to
   its connection process as `{:gateway_dispatch, seq, t, payload}`.
   """
+
+  require Realtime.Metrics, as: Metrics
   use GenServer, restart: :temporary
 
   alias Realtime.{Directory, Guild}
@@ -20,7 +22,7 @@ defmodule Realtime.Gateway.Session do
   @rejoin_every 100
   @rejoin_attempts 100
 
-  defstruct [:id, :user, :intents, :shard, :large_threshold, :socket, :socket_ref, :expiry, seq: 0, buffer: nil, guilds: %{}]
+  defstruct [:id, :user, :intents, :shard, :large_threshold, :socket, :socket_ref, :expiry, :identified_at, seq: 0, buffer: nil, guilds: %{}, phase: "identifying"]
 
   @doc """
   Starts a session for an authenticated Identify and attaches `socket`.
@@ -80,9 +82,11 @@ defmodule Realtime.Gateway.Session do
       intents: Keyword.fetch!(opts, :intents),
       shard: Keyword.get(opts, :shard, {0, 1}),
       large_threshold: Keyword.get(opts, :large_threshold, 50),
+      identified_at: Keyword.get_lazy(opts, :identified_at, fn -> System.monotonic_time(:microsecond) end),
       buffer: ReplayBuffer.new(Application.get_env(:realtime, :replay_buffer, 1000))
     }
 
+    Metrics.inc(:sessions, "identifying")
     {:ok, attach(state, socket), {:continue, :ready}}
   end
 
@@ -110,6 +114,9 @@ defmodule Realtime.Gateway.Session do
     }
 
     state = emit(state, "READY", {:term, ready})
+    Metrics.observe(:identify, nil, System.monotonic_time(:microsecond) - state.identified_at)
+    Metrics.inc(:identifies)
+    state = move(state, if(state.socket, do: "connected", else: "resumable"))
     {:noreply, Enum.reduce(guild_ids, state, &join_guild/2)}
   end
 
@@ -181,7 +188,8 @@ defmodule Realtime.Gateway.Session do
   def handle_info({:DOWN, ref, :process, _, _}, %{socket_ref: ref} = state) do
     # The connection is gone: stay resumable for the resume window.
     window = Application.get_env(:realtime, :resume_window, 60_000)
-    {:noreply, %{state | socket: nil, socket_ref: nil, expiry: Process.send_after(self(), :expire, window)}}
+    state = %{state | socket: nil, socket_ref: nil, expiry: Process.send_after(self(), :expire, window)}
+    {:noreply, if(state.phase == "connected", do: move(state, "resumable"), else: state)}
   end
 
   def handle_info({:DOWN, _, :process, pid, _}, state) do
@@ -217,8 +225,20 @@ defmodule Realtime.Gateway.Session do
 
   defp attach(state, socket) do
     if state.expiry, do: Process.cancel_timer(state.expiry)
-    %{state | socket: socket, socket_ref: Process.monitor(socket), expiry: nil}
+    state = %{state | socket: socket, socket_ref: Process.monitor(socket), expiry: nil}
+    if state.phase == "resumable", do: move(state, "connected"), else: state
   end
+
+  # The sessions gauge follows each session through identifying, connected
+  # and resumable, until it ends.
+  defp move(%{phase: from} = state, to) do
+    Metrics.dec(:sessions, from)
+    Metrics.inc(:sessions, to)
+    %{state | phase: to}
+  end
+
+  @impl true
+  def terminate(_reason, state), do: Metrics.dec(:sessions, state.phase)
 
   defp emit(state, t, payload) do
     seq = state.seq + 1

@@ -9,6 +9,8 @@ defmodule Realtime.Gateway.Socket do
   (`zlib-stream`, `zstd-stream`). Client frames may be text or binary, at
   most 4096 bytes; more than 120 in 60 seconds closes with 4008.
   """
+
+  require Realtime.Metrics, as: Metrics
   @behaviour :cowboy_websocket
 
   alias Realtime.Directory
@@ -18,7 +20,7 @@ defmodule Realtime.Gateway.Socket do
 
   @max_frame 4096
 
-  defstruct [:encoding, :compress, :zctx, :error, :session, :session_id, :user, heartbeat_seen: true, rate: nil, max_queued: 1_000]
+  defstruct [:encoding, :compress, :zctx, :error, :session, :session_id, :user, :shard, :closing, :received_at, heartbeat_seen: true, rate: nil, max_queued: 1_000]
 
   @impl true
   def init(req, _opts) do
@@ -44,6 +46,8 @@ defmodule Realtime.Gateway.Socket do
   def websocket_init(%{error: reason} = state) when reason != nil, do: close(state, reason)
 
   def websocket_init(state) do
+    Metrics.inc(:connections)
+    log(state, "connected")
     state = %{state | zctx: Compression.new(state.compress)}
     interval = heartbeat_interval()
     schedule_heartbeat_check(interval)
@@ -52,6 +56,8 @@ defmodule Realtime.Gateway.Socket do
 
   @impl true
   def websocket_handle({kind, data}, state) when kind in [:text, :binary] do
+    state = %{state | received_at: System.monotonic_time(:microsecond)}
+
     with {:ok, rate} <- rate(state),
          :ok <- size(data),
          {:ok, op, d} <- decode(state, data) do
@@ -66,7 +72,7 @@ defmodule Realtime.Gateway.Socket do
   defp rate(state) do
     case RateLimit.hit(state.rate, System.monotonic_time(:millisecond)) do
       {:ok, rate} -> {:ok, rate}
-      :limited -> {:close, :rate_limited}
+      :limited -> Metrics.inc(:rate_limited, "gateway_frames") && {:close, :rate_limited}
     end
   end
 
@@ -136,9 +142,12 @@ defmodule Realtime.Gateway.Socket do
          :ok <- intents(intents, user),
          :ok <- sharding_required(user, shard),
          :ok <- admit(user, shard) do
-      {:ok, session, id} = Session.start(self(), user: user, intents: intents, shard: shard, large_threshold: threshold)
+      opts = [user: user, intents: intents, shard: shard, large_threshold: threshold, identified_at: state.received_at]
+      {:ok, session, id} = Session.start(self(), opts)
       Process.monitor(session)
-      {:ok, %{state | session: session, session_id: id, user: user}}
+      state = %{state | session: session, session_id: id, user: user, shard: shard}
+      log(state, "identified")
+      {:ok, state}
     else
       {:close, reason} -> close(state, reason)
       :invalid_session -> reply(state, [Protocol.encode(state.encoding, :invalid_session, false)])
@@ -152,7 +161,7 @@ defmodule Realtime.Gateway.Socket do
   defp admit(user, {shard_id, _}) do
     case IdentifyLimit.admit(user, shard_id) do
       :ok -> :ok
-      {:error, _} -> :invalid_session
+      {:error, _} -> Metrics.inc(:rate_limited, "identify") && :invalid_session
     end
   end
 
@@ -193,11 +202,14 @@ defmodule Realtime.Gateway.Socket do
          :ok <- Session.resume(id, self(), seq || 0, user),
          [{session, _}] <- Registry.lookup(Realtime.Gateway.SessionRegistry, id) do
       Process.monitor(session)
-      {:ok, %{state | session: session, session_id: id, user: user}}
+      Metrics.inc(:resumes, "resumed")
+      state = %{state | session: session, session_id: id, user: user}
+      log(state, "resumed")
+      {:ok, state}
     else
       {:close, reason} -> close(state, reason)
       {:error, :invalid_seq} -> close(state, :invalid_seq)
-      _ -> reply(state, [Protocol.encode(state.encoding, :invalid_session, false)])
+      _ -> Metrics.inc(:resumes, "invalid") && reply(state, [Protocol.encode(state.encoding, :invalid_session, false)])
     end
   end
 
@@ -244,6 +256,8 @@ defmodule Realtime.Gateway.Socket do
   # `send_timeout` (see Realtime.Gateway.Listener).
   @impl true
   def websocket_info({:gateway_dispatch, seq, t, payload}, state) do
+    with {:encoded, %{at: at}} <- payload, do: Metrics.observe(:delivery, nil, System.monotonic_time(:microsecond) - at)
+
     case Process.info(self(), :message_queue_len) do
       {:message_queue_len, queued} when queued > state.max_queued -> close(state, :slow_consumer)
       _ -> reply(state, [Protocol.dispatch(state.encoding, seq, t, payload)])
@@ -277,21 +291,45 @@ defmodule Realtime.Gateway.Socket do
   def websocket_info(_msg, state), do: {:ok, state}
 
   @impl true
-  def terminate({:remote, code, _}, _req, %{session: session}) when code in [1000, 1001] and is_pid(session) do
-    Session.close(session)
+  def terminate({:remote, code, _}, _req, state) do
+    Metrics.inc(:closes, code)
+    log(state, "closed", "by=client code=#{code}")
+    if code in [1000, 1001] and is_pid(state.session), do: Session.close(state.session)
+    :ok
   end
 
-  def terminate(_reason, _req, _state), do: :ok
+  def terminate(reason, _req, state) do
+    if state.closing == nil, do: log(state, "closed", "by=transport reason=#{inspect(reason)}")
+    :ok
+  end
 
   defp reply(state, frames) do
     kind = if state.encoding == :etf or state.compress != :none, do: :binary, else: :text
-    {Enum.map(frames, &{kind, Compression.compress(state.zctx || :none, &1)}), state}
+
+    out =
+      Enum.map(frames, fn frame ->
+        compressed = Compression.compress(state.zctx || :none, frame)
+        Metrics.inc(:bytes_out, "uncompressed", IO.iodata_length(frame))
+        Metrics.inc(:bytes_out, "sent", IO.iodata_length(compressed))
+        {kind, compressed}
+      end)
+
+    {out, state}
   end
 
   defp close(state, reason) do
     code = Protocol.close_code(reason)
-    Logger.debug("closing gateway connection: #{code} #{reason}")
-    {[{:close, code, Atom.to_string(reason)}], state}
+    Metrics.inc(:closes, code)
+    if reason == :slow_consumer, do: Metrics.inc(:slow_consumers)
+    log(state, "closed", "by=server code=#{code} reason=#{reason}")
+    {[{:close, code, Atom.to_string(reason)}], %{state | closing: code}}
+  end
+
+  # One line per connection lifecycle event: never one per dispatch.
+  defp log(state, event, extra \\ "") do
+    shard = with {id, n} <- state.shard, do: "#{id}/#{n}"
+    user = state.user && state.user.id
+    Logger.info("gateway #{event} session=#{state.session_id || "-"} user=#{user || "-"} shard=#{shard || "-"} #{extra}")
   end
 
   defp heartbeat_interval, do: Application.get_env(:realtime, :heartbeat_interval, 41_250)

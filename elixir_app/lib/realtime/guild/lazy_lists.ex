@@ -14,6 +14,8 @@ defmodule Realtime.Guild.LazyLists do
   per window.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   import Bitwise
 
   alias Realtime.{Bitmap, Directory}
@@ -128,7 +130,10 @@ defmodule Realtime.Guild.LazyLists do
   join or leave change) and sends each subscriber the ops for its windows.
   """
   @spec member_changed(State.t(), integer) :: State.t()
-  def member_changed(state, user_id) do
+  def member_changed(%{lazy: %{lists: lists}} = state, _user_id) when map_size(lists) == 0, do: state
+  def member_changed(state, user_id), do: Metrics.time(:member_list, nil, fn -> apply_member_change(state, user_id) end)
+
+  defp apply_member_change(state, user_id) do
     Enum.reduce(state.lazy.lists, state, fn {id, list}, state ->
       channel = state.guild.channels[state.lazy.channels[id]]
       subs = state.lazy.subs[id] || %{}

@@ -21,6 +21,8 @@ defmodule Realtime.Guild.State do
   subscribe to the member list (`Realtime.Guild.LazyLists`).
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON}
   alias Realtime.Gateway.{Intents, Payloads}
   alias Realtime.Guild.{LazyLists, MessageCache, Permissions, Presence}
@@ -52,7 +54,7 @@ defmodule Realtime.Guild.State do
     # What passive sessions are told at the next PASSIVE_UPDATE_V2.
     passive_channels: %{},
     passive_members: MapSet.new(),
-    # Changes written to the store and not yet answered: tag => [{from, change}].
+    # Changes written to the store and not yet answered: tag => {sent_at_us, [{from, change}]}.
     pending: %{},
     # Pipelined changes not yet sent to the store: {count, [{from, change}]}, newest first.
     gathered: {0, []}
@@ -298,8 +300,14 @@ defmodule Realtime.Guild.State do
     if Bitmap.size(recipients) == 0 do
       0
     else
-      encoded = %{json: JSON.encode(d), etf: ETF.encode(d)}
-      Fanout.send(state.table, recipients, {:gateway_dispatch, t, {:encoded, encoded}})
+      # `at` lets each connection time the event's delivery.
+      encoded = %{json: Metrics.time(:encode, "json", fn -> JSON.encode(d) end), etf: Metrics.time(:encode, "etf", fn -> ETF.encode(d) end)}
+      message = {:gateway_dispatch, t, {:encoded, Map.put(encoded, :at, System.monotonic_time(:microsecond))}}
+      n = Metrics.time(:fanout, nil, fn -> Fanout.send(state.table, recipients, message) end)
+      Metrics.inc(:dispatched, t)
+      Metrics.inc(:delivered, t, n)
+      Metrics.observe(:fanout_size, nil, n)
+      n
     end
   end
 end

@@ -6,12 +6,17 @@ defmodule Realtime.Store.Threads do
   `Realtime.Store.Postgres`.
   """
 
+  require Realtime.Metrics, as: Metrics
+
   alias Realtime.Native
 
   @doc "Queues `ops` for the writer of `key`; many ops are decoded on a dirty scheduler."
   @spec write(reference, non_neg_integer, [Realtime.Store.op()], non_neg_integer) :: :ok
   def write(store, key, ops, tag) do
-    with :reschedule <- Native.store_write(store, key, ops, tag), do: Native.store_write_dirty(store, key, ops, tag)
+    with :reschedule <- Native.store_write(store, key, ops, tag) do
+      Metrics.inc(:dirty, "store")
+      Native.store_write_dirty(store, key, ops, tag)
+    end
   end
 
   @doc "Queues `query` for a reader thread."
