@@ -8,9 +8,9 @@ defmodule Realtime.Test.AppNode do
   REST rate limits are off in the node, so that storms measure the store.
   """
 
-  defstruct [:port, :os_pid, :http, :out]
+  defstruct [:port, :os_pid, :http, :metrics]
 
-  @type t :: %__MODULE__{port: port, os_pid: non_neg_integer, http: :inet.port_number(), out: pid}
+  @type t :: %__MODULE__{port: port, os_pid: non_neg_integer, http: :inet.port_number(), metrics: :inet.port_number()}
 
   # Started in the node: settings, then the application, then a control
   # loop on stdin (one JSON reply per command line).
@@ -83,9 +83,10 @@ defmodule Realtime.Test.AppNode do
   @spec start([{String.t(), String.t()}], keyword) :: {:ok, t} | {:exited, integer, String.t()}
   def start(env, opts \\ []) do
     http = free_port()
+    metrics = free_port()
     paths = Enum.flat_map(code_paths(), &["-pa", &1])
     app_env = opts |> Keyword.get(:app_env, []) |> :erlang.term_to_binary() |> Base.encode64()
-    env = [{"PORT", Integer.to_string(http)}, {"MIX_ENV", "test"}, {"NODE_APP_ENV", app_env} | env]
+    env = [{"PORT", Integer.to_string(http)}, {"METRICS_PORT", Integer.to_string(metrics)}, {"MIX_ENV", "test"}, {"NODE_APP_ENV", app_env} | env]
     elixir = System.find_executable("elixir")
     erl = if flags = opts[:erl], do: ["--erl", flags], else: []
     args = erl ++ paths ++ ["-e", @boot]
@@ -101,7 +102,7 @@ defmodule Realtime.Test.AppNode do
     timeout = Keyword.get(opts, :timeout, 60_000)
 
     {:os_pid, os_pid} = Port.info(port, :os_pid)
-    await_ready(%__MODULE__{port: port, os_pid: os_pid, http: http}, [], System.monotonic_time(:millisecond) + timeout)
+    await_ready(%__MODULE__{port: port, os_pid: os_pid, http: http, metrics: metrics}, [], System.monotonic_time(:millisecond) + timeout)
   end
 
   defp await_ready(node, lines, deadline) do

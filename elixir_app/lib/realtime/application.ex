@@ -3,6 +3,7 @@ defmodule Realtime.Application do
   The OTP application. Its supervision tree is the architecture:
 
       Realtime.Supervisor
+      ├── Realtime.Metrics.Sampler          samples the VM and guilds once a second; system monitor
       ├── Realtime.Fanout.Supervisor        delivery processes for fanout
       ├── Realtime.WindowCounter            windowed counters (REST rate limits, session starts)
       ├── Realtime.Semaphore                counting semaphores (identify concurrency)
@@ -14,7 +15,8 @@ defmodule Realtime.Application do
       │   └── Realtime.Guild.Loader         imports the seed once, then starts the stored guilds
       ├── Realtime.Gateway.SessionRegistry  session id → pid
       ├── Realtime.Gateway.SessionSupervisor  one Realtime.Gateway.Session per session
-      └── Realtime.Gateway.Listener         Cowboy: WebSocket gateway and REST (unless disabled)
+      ├── Realtime.Gateway.Listener         Cowboy: WebSocket gateway and REST (unless disabled)
+      └── Realtime.Metrics.Endpoint         Cowboy on METRICS_PORT: /metrics, /status (unless disabled)
 
   Configuration (application env): `:listener` (`false` to not listen, as in
   tests; otherwise the port comes from `PORT`, default 4000), `:store` and
@@ -36,11 +38,13 @@ defmodule Realtime.Application do
     Realtime.Metrics.init()
     seed = Realtime.Seed.configured()
     port = String.to_integer(System.get_env("PORT", "4000"))
+    metrics_port = String.to_integer(System.get_env("METRICS_PORT", "9568"))
     listen? = Application.get_env(:realtime, :listener, true)
     if listen?, do: Application.put_env(:realtime, :gateway_url, "ws://127.0.0.1:#{port}")
 
     children =
       [
+        Realtime.Metrics.Sampler,
         Realtime.Fanout.Supervisor,
         Realtime.WindowCounter,
         Realtime.Semaphore,
@@ -50,15 +54,15 @@ defmodule Realtime.Application do
         {Realtime.Guild.Supervisor, seed.guilds},
         {Registry, keys: :unique, name: Realtime.Gateway.SessionRegistry},
         {DynamicSupervisor, name: Realtime.Gateway.SessionSupervisor, strategy: :one_for_one}
-      ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}], else: [])
+      ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}, {Realtime.Metrics.Endpoint, port: metrics_port}], else: [])
 
     with {:ok, pid} <- Supervisor.start_link(children, strategy: :one_for_one, name: Realtime.Supervisor) do
-      if listen?, do: announce(port, seed)
+      if listen?, do: announce(port, metrics_port, seed)
       {:ok, pid}
     end
   end
 
-  defp announce(port, seed) do
+  defp announce(port, metrics_port, seed) do
     bot = Enum.find(seed.users, & &1.token)
 
     IO.puts("""
@@ -67,6 +71,7 @@ defmodule Realtime.Application do
       REST base:         http://127.0.0.1:#{port}/api/v10
       Demo bot token:    #{bot.token}
       Store:             #{Realtime.Store.where()}
+      Metrics:           http://127.0.0.1:#{metrics_port}/metrics (status page: /status)
     """)
   end
 end
