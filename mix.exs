@@ -33,7 +33,7 @@ defmodule Realtime.MixProject do
       # Tests start their own listeners on free ports, and keep their store
       # in a fresh temporary directory for each run.
       env: [listener: Mix.env() != :test] ++ if(Mix.env() == :test, do: [data_dir: {:tmp, "realtime-test"}], else: []),
-      extra_applications: [:logger, :crypto, :runtime_tools, :cowboy, :ranch, :cowlib]
+      extra_applications: [:logger, :crypto, :inets, :runtime_tools, :cowboy, :ranch, :cowlib]
     ]
   end
 end

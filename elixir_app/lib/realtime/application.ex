@@ -10,6 +10,7 @@ defmodule Realtime.Application do
       ├── Realtime.Store                    opens the durable store (SQLite or PostgreSQL), migrates it
       ├── Realtime.Directory                users, tokens, channel → guild (ETS)
       ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
+      ├── Realtime.Push.Supervisor          (rest_for_one) preferences, the bounded buffer, senders to the sink
       ├── Realtime.Guild.Supervisor         (rest_for_one)
       │   ├── Realtime.Guild.DynamicSupervisor  one Realtime.Guild per guild, each loaded from the store
       │   └── Realtime.Guild.Loader         imports the seed once, then starts the stored guilds
@@ -51,6 +52,7 @@ defmodule Realtime.Application do
         Realtime.Store,
         {Realtime.Directory, seed},
         {Registry, keys: :unique, name: Realtime.Guild.Registry},
+        Realtime.Push,
         {Realtime.Guild.Supervisor, seed.guilds},
         {Registry, keys: :unique, name: Realtime.Gateway.SessionRegistry},
         {DynamicSupervisor, name: Realtime.Gateway.SessionSupervisor, strategy: :one_for_one}

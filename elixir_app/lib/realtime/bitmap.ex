@@ -55,6 +55,10 @@ defmodule Realtime.Bitmap do
   @spec to_list(t) :: [slot]
   def to_list(bitmap), do: call(:to_list, bitmap, nil, Native.bitmap_to_list(bitmap))
 
+  @doc "The `n` smallest slots, ascending: the first `n` of `to_list/1` without building the rest."
+  @spec take(t, non_neg_integer) :: [non_neg_integer]
+  def take(bitmap, n) when is_integer(n) and n >= 0, do: call(:take, bitmap, n, Native.bitmap_take(bitmap, n))
+
   @doc "A new bitmap: `a ∪ b`."
   @spec union(t, t) :: t
   def union(a, b), do: combine(a, b, :union, false)

@@ -42,7 +42,13 @@ defmodule Realtime.Metrics do
     {:counter, :rate_limited, "realtime_rate_limit_hits_total", "Requests refused by a rate limit, by limit.", "limit", ~w(rest_route rest_global gateway_frames identify)},
     {:counter, :dirty, "realtime_nif_dirty_fallbacks_total", "NIF calls that went to a dirty scheduler (large input or a busy lock), by NIF.", "nif", ~w(sorted_set bitmap etf json fanout store zstd)},
     {:counter, :store_errors, "realtime_store_errors_total", "Store writes and reads that failed.", "op", ~w(write read)},
-    {:counter, :slow_consumers, "realtime_gateway_slow_consumers_total", "Connections closed because their client did not read.", nil, [nil]}
+    {:counter, :slow_consumers, "realtime_gateway_slow_consumers_total", "Connections closed because their client did not read.", nil, [nil]},
+    {:counter, :push_enqueued, "realtime_push_enqueued_total", "Push notifications queued for offline mentioned members.", nil, [nil]},
+    {:counter, :push_capped, "realtime_push_capped_total", "Pushes left out by the per-message cap.", nil, [nil]},
+    {:counter, :push_dropped, "realtime_push_dropped_total", "Pushes dropped: by the full buffer (overflow), or muted by the user.", "reason", ~w(overflow muted)},
+    {:counter, :push_delivered, "realtime_push_delivered_total", "Pushes the sink took.", nil, [nil]},
+    {:counter, :push_retries, "realtime_push_retries_total", "Batch deliveries retried after a sink error.", nil, [nil]},
+    {:counter, :push_dead_letter, "realtime_push_dead_letter_total", "Pushes given up after the last retry.", nil, [nil]}
   ]
 
   # {key, prometheus name, help, label name, label values, unit, max, buckets}

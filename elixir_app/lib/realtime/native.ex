@@ -104,6 +104,8 @@ defmodule Realtime.Native do
   @doc false
   def bitmap_to_list(_b), do: not_loaded()
   @doc false
+  def bitmap_take(_b, _n), do: not_loaded()
+  @doc false
   def bitmap_combine(_a, _b, _op, _in_place), do: not_loaded()
   @doc false
   def bitmap_combine_dirty(_a, _b, _op, _in_place), do: not_loaded()

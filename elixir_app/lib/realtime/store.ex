@@ -45,7 +45,7 @@ defmodule Realtime.Store do
 
   @typedoc "An open store: its adapter and the adapter's own handle."
   @type handle :: {module, term}
-  @type table :: :guilds | :channels | :roles | :members | :messages
+  @type table :: :guilds | :channels | :roles | :members | :messages | :settings
   @type op ::
           {:put, table, integer, integer, binary}
           | {:delete, table, integer, integer}

@@ -155,6 +155,12 @@ fn run<'a>(env: Env<'a>, op: Atom, a: &Res, arg: Term<'a>, m: Mode) -> NifResult
         read(a, m).map(|g| g.len().encode(env))
     } else if op == atoms::to_list() {
         to_list(env, a, m)
+    } else if op == atoms::take() {
+        let n: usize = arg.decode()?;
+        read(a, m).and_then(|g| {
+            within_budget(n.min(g.len()), m)?;
+            Ok(g.iter().take(n).collect::<Vec<u32>>().encode(env))
+        })
     } else if op == atoms::intersection_size() {
         let b: Res = arg.decode()?;
         read(a, m).and_then(|ga| {
@@ -200,6 +206,11 @@ fn bitmap_member<'a>(env: Env<'a>, a: Res, slot: Term<'a>) -> NifResult<Term<'a>
 #[rustler::nif]
 fn bitmap_size(env: Env, a: Res) -> NifResult<Term> {
     Ok(finish(env, run(env, atoms::size(), &a, atoms::nil().to_term(env), Mode::Normal)?))
+}
+
+#[rustler::nif]
+fn bitmap_take<'a>(env: Env<'a>, a: Res, n: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(finish(env, run(env, atoms::take(), &a, n, Mode::Normal)?))
 }
 
 #[rustler::nif]

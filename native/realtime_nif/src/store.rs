@@ -132,6 +132,7 @@ fn table_atom(t: Table) -> Atom {
         Table::Roles => atoms::roles(),
         Table::Members => atoms::members(),
         Table::Messages => atoms::messages(),
+        Table::Settings => atoms::settings(),
     }
 }
 

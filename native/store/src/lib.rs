@@ -39,7 +39,12 @@ mod postgres_backend;
 mod sqlite_backend;
 
 pub use postgres_backend::Postgres;
-pub use sqlite_backend::{Sqlite, Synchronous};
+pub use sqlite_backend::{Sqlite, Synchronous, APPLICATION_ID as SQLITE_APPLICATION_ID};
+
+/// The SQLite schema's migrations, `(version, what it does, SQL)`.
+pub fn sqlite_migrations() -> &'static [(i32, &'static str, &'static str)] {
+    sqlite_backend::MIGRATIONS
+}
 
 /// The tables of `(scope, id, data)` rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,10 +57,12 @@ pub enum Table {
     Members,
     /// Scope the channel's id.
     Messages,
+    /// A user's settings for a guild: scope the user's id, id the guild's.
+    Settings,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [Table::Guilds, Table::Channels, Table::Roles, Table::Members, Table::Messages];
+    pub const ALL: [Table; 6] = [Table::Guilds, Table::Channels, Table::Roles, Table::Members, Table::Messages, Table::Settings];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +71,7 @@ impl Table {
             Table::Roles => "roles",
             Table::Members => "members",
             Table::Messages => "messages",
+            Table::Settings => "settings",
         }
     }
 }

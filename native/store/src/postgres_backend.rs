@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
      CREATE TABLE reactions (seq BIGSERIAL PRIMARY KEY, channel BIGINT NOT NULL, message BIGINT NOT NULL,
                              emoji TEXT NOT NULL, user_id BIGINT NOT NULL);
      CREATE UNIQUE INDEX reactions_key ON reactions (channel, message, emoji, user_id);",
+), (
+    2,
+    "create settings (users' notification settings per guild)",
+    "CREATE TABLE settings (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));",
 )];
 
 pub struct Postgres {
@@ -105,7 +109,7 @@ impl Postgres {
     }
 }
 
-const TABLES: [&str; 7] = ["meta", "guilds", "channels", "roles", "members", "messages", "reactions"];
+const TABLES: [&str; 8] = ["meta", "guilds", "channels", "roles", "members", "messages", "reactions", "settings"];
 
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {

@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
      CREATE TABLE reactions (seq INTEGER PRIMARY KEY, channel INTEGER NOT NULL, message INTEGER NOT NULL,
                              emoji TEXT NOT NULL, user INTEGER NOT NULL);
      CREATE UNIQUE INDEX reactions_key ON reactions (channel, message, emoji, user);",
+), (
+    2,
+    "create settings (users' notification settings per guild)",
+    "CREATE TABLE settings (scope INTEGER NOT NULL, id INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (scope, id)) WITHOUT ROWID;",
 )];
 
 /// SQLite's `synchronous` setting in WAL mode: with `Normal` a commit is

@@ -20,10 +20,25 @@ fn put(table: Table, scope: i64, id: i64, data: &[u8]) -> Op {
 fn a_new_file_is_claimed_and_migrated_once() {
     let path = temp("new");
     let (_db, applied) = Sqlite::open(&path, Synchronous::Normal).unwrap();
-    assert_eq!(applied.len(), 1);
+    assert_eq!(applied.len(), store::sqlite_migrations().len());
     assert!(applied[0].starts_with("1: create"));
+    assert!(applied[1].starts_with("2: create settings"));
     let (_db, applied) = Sqlite::open(&path, Synchronous::Full).unwrap();
     assert!(applied.is_empty());
+}
+
+#[test]
+fn a_file_of_an_older_schema_gets_only_the_migrations_it_lacks() {
+    let path = temp("older");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (version, _, sql) = store::sqlite_migrations()[0];
+    conn.execute_batch(&format!("PRAGMA application_id = {}; {sql}; PRAGMA user_version = {version};", store::SQLITE_APPLICATION_ID)).unwrap();
+    conn.execute_batch("INSERT INTO guilds (scope, id, data) VALUES (0, 1, x'01')").unwrap();
+    drop(conn);
+    let (mut db, applied) = Sqlite::open(&path, Synchronous::Normal).unwrap();
+    assert_eq!(applied, vec![format!("2: {}", store::sqlite_migrations()[1].1)]);
+    assert_eq!(db.read(&Query::Get { table: Table::Guilds, scope: 0, id: 1 }).unwrap(), Reply::Row(Some(vec![1])));
+    db.write(&[put(Table::Settings, 7, 1, b"muted")]).unwrap();
 }
 
 #[test]

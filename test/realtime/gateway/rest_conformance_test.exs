@@ -120,7 +120,8 @@ defmodule Realtime.Gateway.RestConformanceTest do
     call(port, :delete, "/channels/#{@general}/messages/#{m1}", d, 204)
 
     served = collect_served(MapSet.new())
-    missing = for r <- Routes.all(), not MapSet.member?(served, {r.method, r.template}), do: "#{r.method} #{r.template}"
+    # Our extensions are not in Discord's spec; their own tests cover them.
+    missing = for r <- Routes.all(), r.spec, not MapSet.member?(served, {r.method, r.template}), do: "#{r.method} #{r.template}"
     assert missing == [], "routes without a conformance check: #{inspect(missing)}"
   end
 

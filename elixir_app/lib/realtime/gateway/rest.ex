@@ -20,6 +20,7 @@ defmodule Realtime.Gateway.Rest do
   alias Realtime.Gateway.{IdentifyLimit, Payloads}
   alias Realtime.Gateway.Rest.{Errors, Params, RateLimit, Routes}
   alias Realtime.Guild.{Emoji, Placement}
+  alias Realtime.Push.Preferences
 
   @max_body 16_384
 
@@ -264,6 +265,18 @@ defmodule Realtime.Gateway.Rest do
          do: {204, nil, c.req}
   end
 
+  # Notification settings (ours; Discord's user-account route has this shape).
+  defp handle({"PATCH", "/users/@me/guilds/{guild_id}/settings"}, p, c) do
+    with {:ok, guild_id} <- id(p, "guild_id", :unknown_guild),
+         true <- guild_id in Directory.guilds_of(c.user.id) || {:error, :unknown_guild},
+         {:ok, body, req} <- read_json(c.req),
+         {:ok, changes} <- settings(body),
+         {:ok, prefs} <- Preferences.update(c.user.id, guild_id, changes) |> store_result() do
+      overrides = for cid <- prefs.muted_channels, do: %{"channel_id" => to_string(cid), "muted" => true}
+      {200, %{"guild_id" => to_string(guild_id), "muted" => prefs.muted, "channel_overrides" => overrides}, req}
+    end
+  end
+
   # Path parameters. A malformed id is the same "unknown" error as an
   # absent one.
 
@@ -332,6 +345,38 @@ defmodule Realtime.Gateway.Rest do
   defp nonce(n) when is_integer(n) and n >= -0x8000_0000_0000_0000 and n < 0x8000_0000_0000_0000, do: {:ok, n}
   defp nonce(n) when is_binary(n), do: if(String.length(n) <= 25, do: {:ok, n}, else: nonce(:invalid))
   defp nonce(_), do: {:error, {:invalid_form, "nonce", "Must be an integer or a string of 25 or fewer in length."}}
+
+  defp settings(body) do
+    with {:ok, muted} <- optional_boolean(body, "muted"),
+         {:ok, channels} <- channel_overrides(Map.get(body, "channel_overrides", [])) do
+      {:ok, Map.merge(if(muted == nil, do: %{}, else: %{muted: muted}), %{channels: channels})}
+    end
+  end
+
+  defp optional_boolean(body, key) do
+    case Map.get(body, key) do
+      v when is_boolean(v) or is_nil(v) -> {:ok, v}
+      _ -> {:error, {:invalid_form, key, "Must be a boolean."}}
+    end
+  end
+
+  defp channel_overrides(list) when is_list(list) and length(list) <= 500 do
+    Enum.reduce_while(list, {:ok, %{}}, fn
+      %{"channel_id" => cid, "muted" => muted}, {:ok, acc} when is_boolean(muted) ->
+        case Integer.parse(to_string(cid)) do
+          {n, ""} when n > 0 -> {:cont, {:ok, Map.put(acc, n, muted)}}
+          _ -> {:halt, {:error, {:invalid_form, "channel_overrides", "Invalid channel id."}}}
+        end
+
+      _, _ ->
+        {:halt, {:error, {:invalid_form, "channel_overrides", "Each override needs channel_id and muted."}}}
+    end)
+  end
+
+  defp channel_overrides(_), do: {:error, {:invalid_form, "channel_overrides", "Must be a list of at most 500."}}
+
+  defp store_result({:error, {kind, _} = reason}) when is_atom(kind), do: {:error, {:store, reason}}
+  defp store_result(result), do: result
 
   defp channel_attrs(body, creating?) do
     name = body["name"]

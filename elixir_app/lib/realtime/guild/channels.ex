@@ -34,7 +34,7 @@ defmodule Realtime.Guild.Channels do
     State.recompute_views(state)
     payload = State.render_channel(state, channel)
     State.dispatch(state, Bitmap.intersection(state.views[channel.id], state.intents[:GUILDS]), "CHANNEL_CREATE", payload)
-    {{:ok, payload}, state}
+    {{:ok, payload}, State.refresh_audience(state)}
   end
 
   @doc """
@@ -56,7 +56,7 @@ defmodule Realtime.Guild.Channels do
     State.recompute_views(state)
     payload = State.render_channel(state, channel)
     State.dispatch(state, Bitmap.intersection(Bitmap.union(before, state.views[channel.id]), state.intents[:GUILDS]), "CHANNEL_UPDATE", payload)
-    {{:ok, payload}, LazyLists.rebuild(state)}
+    {{:ok, payload}, state |> LazyLists.rebuild() |> State.refresh_audience()}
   end
 
   @doc "Deletes a channel with its messages (CHANNEL_DELETE); needs MANAGE_CHANNELS."
@@ -74,7 +74,7 @@ defmodule Realtime.Guild.Channels do
     State.dispatch(state, Bitmap.intersection(state.views[channel.id], state.intents[:GUILDS]), "CHANNEL_DELETE", payload)
     MessageCache.delete_channel(state.messages, channel.id)
     state = State.delete_guild(state, :channels, channel.id)
-    {{:ok, payload}, %{state | views: Map.delete(state.views, channel.id)}}
+    {{:ok, payload}, State.refresh_audience(%{state | views: Map.delete(state.views, channel.id)})}
   end
 
   @doc "The channel object of `channel_id`, if `user_id` may view it."

@@ -16,7 +16,7 @@ defmodule Realtime.Guild.Messages do
 
   alias Realtime.{Bitmap, Snowflake, Store}
   alias Realtime.Gateway.Payloads
-  alias Realtime.Guild.{Change, Mentions, MessageCache, Permissions, Rows, State}
+  alias Realtime.Guild.{Audience, Change, Mentions, MessageCache, Permissions, Rows, State}
 
   @doc """
   Posts a message from `author_id` in `channel_id`: MESSAGE_CREATE to every
@@ -50,6 +50,7 @@ defmodule Realtime.Guild.Messages do
   defp created(state, msg) do
     payload = dispatch_message(state, "MESSAGE_CREATE", msg)
     MessageCache.put_new(state.messages, msg)
+    push(state, msg)
     {{:ok, payload}, %{state | passive_channels: Map.put(state.passive_channels, msg.channel_id, msg.id)}}
   end
 
@@ -265,6 +266,15 @@ defmodule Realtime.Guild.Messages do
 
   defp reads_content?(viewer, msg) do
     "MESSAGE_CONTENT" in viewer.privileged_intents or msg.author.id == viewer.id or Enum.any?(msg.mentions.users, &(&1.id == viewer.id))
+  end
+
+  # Mentioned members who are offline and may see the channel get a push.
+  defp push(state, msg) do
+    if Realtime.Push.enabled?() do
+      mentions = %{msg.mentions | users: Enum.map(msg.mentions.users, & &1.id)}
+      {targets, capped} = Audience.push_targets(state.audience, msg.channel_id, mentions, Realtime.Push.cap())
+      Realtime.Push.notify(msg, List.delete(targets, msg.author.id), capped)
+    end
   end
 
   # The mentions of `content` that apply here, with users resolved.

@@ -27,7 +27,7 @@ defmodule Realtime.Guild.Roles do
         state = State.put_guild(state, :roles, role.id, role)
         payload = Payloads.role(role)
         State.dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_CREATE", %{"guild_id" => to_string(state.guild.id), "role" => payload})
-        {{:ok, payload}, state}
+        {{:ok, payload}, State.refresh_audience(state)}
       end)
     end
   end
@@ -44,7 +44,7 @@ defmodule Realtime.Guild.Roles do
         state = State.delete_guild(state, :roles, role_id)
         state = State.recompute_views(%{state | guild: %{state.guild | members: Map.merge(state.guild.members, holders)}})
         State.dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_DELETE", %{"guild_id" => to_string(state.guild.id), "role_id" => to_string(role_id)})
-        {:ok, LazyLists.rebuild(state)}
+        {:ok, state |> LazyLists.rebuild() |> State.refresh_audience()}
       end)
     end
   end
@@ -63,7 +63,7 @@ defmodule Realtime.Guild.Roles do
           state = State.put_guild(state, :roles, role_id, role)
           State.recompute_views(state)
           State.dispatch(state, state.intents[:GUILDS], "GUILD_ROLE_UPDATE", %{"guild_id" => to_string(state.guild.id), "role" => Payloads.role(role)})
-          {:ok, LazyLists.rebuild(state)}
+          {:ok, state |> LazyLists.rebuild() |> State.refresh_audience()}
         end)
     end
   end

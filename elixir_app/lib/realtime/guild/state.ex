@@ -25,7 +25,7 @@ defmodule Realtime.Guild.State do
 
   alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON}
   alias Realtime.Gateway.{Intents, Payloads}
-  alias Realtime.Guild.{LazyLists, MessageCache, Permissions, Presence}
+  alias Realtime.Guild.{Audience, LazyLists, MessageCache, Permissions, Presence}
 
   @intent_views [:GUILDS, :GUILD_MEMBERS, :GUILD_PRESENCES, :GUILD_MESSAGES, :MESSAGE_CONTENT, :GUILD_MESSAGE_TYPING, :GUILD_MESSAGE_REACTIONS]
 
@@ -54,6 +54,8 @@ defmodule Realtime.Guild.State do
     # What passive sessions are told at the next PASSIVE_UPDATE_V2.
     passive_channels: %{},
     passive_members: MapSet.new(),
+    # Members as bitmaps, for pushes (Realtime.Guild.Audience).
+    audience: nil,
     # Changes written to the store and not yet answered: tag => {sent_at_us, [{from, change}]}.
     pending: %{},
     # Pipelined changes not yet sent to the store: {count, [{from, change}]}, newest first.
@@ -72,6 +74,7 @@ defmodule Realtime.Guild.State do
       guild: guild,
       messages: MessageCache.new(),
       member_ids: member_ids,
+      audience: Audience.new(guild),
       table: Fanout.new(),
       connected: Bitmap.new(),
       active: Bitmap.new(),
@@ -95,7 +98,7 @@ defmodule Realtime.Guild.State do
         {slot, state} = take_slot(state)
         Fanout.put(state.table, slot, session)
         Bitmap.put(state.connected, slot)
-        unless passive_guild?(state), do: Bitmap.put(state.active, slot)
+        state = if passive_guild?(state), do: state, else: activate(state, slot, user_id)
         for {name, bm} <- state.intents, Intents.has?(intents, name), do: Bitmap.put(bm, slot)
         put_views(state, slot, member)
 
@@ -120,7 +123,7 @@ defmodule Realtime.Guild.State do
         state
 
       slot ->
-        Bitmap.put(state.active, slot)
+        state = if Bitmap.member?(state.active, slot), do: state, else: activate(state, slot, state.slots[slot].user_id)
         LazyLists.subscribe(state, session, channels)
     end
   end
@@ -163,13 +166,24 @@ defmodule Realtime.Guild.State do
         state
 
       {slot, by_session} ->
+        %{user_id: user_id} = state.slots[slot]
+        state = if Bitmap.member?(state.active, slot), do: %{state | audience: Audience.session_down(state.audience, user_id)}, else: state
         Fanout.delete(state.table, slot)
         for bm <- [state.connected, state.active | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
-        %{user_id: user_id} = state.slots[slot]
         state = %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
         state |> LazyLists.unsubscribe(session) |> LazyLists.member_changed(user_id)
     end
   end
+
+  # A session that gets the firehose: its member is no longer offline.
+  defp activate(state, slot, user_id) do
+    Bitmap.put(state.active, slot)
+    %{state | audience: Audience.session_up(state.audience, user_id)}
+  end
+
+  @doc "Recomputes who may see what for pushes, after roles, overwrites or members changed."
+  @spec refresh_audience(t) :: t
+  def refresh_audience(state), do: %{state | audience: Audience.rebuild(state.audience, state.guild)}
 
   @doc "Puts `value` under `id` in the guild's `key` (`:channels`, `:roles`, `:members`)."
   @spec put_guild(t, atom, integer, map) :: t

@@ -51,7 +51,7 @@ defmodule Realtime.Store.Memory do
     :ok
   end
 
-  @tables [:guilds, :channels, :roles, :members, :messages]
+  @tables [:guilds, :channels, :roles, :members, :messages, :settings]
 
   defp valid!(_term, true), do: :ok
   defp valid!(term, false), do: raise(ArgumentError, "not a store op or query: #{inspect(term, limit: 5)}")

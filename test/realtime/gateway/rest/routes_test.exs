@@ -25,7 +25,7 @@ defmodule Realtime.Gateway.Rest.RoutesTest do
   test "every route is an operation of Discord's spec, public only where the spec allows no token" do
     {:ok, spec} = @spec_path |> File.read!() |> Realtime.JSON.decode()
 
-    for r <- Routes.all() do
+    for r <- Routes.all(), r.spec do
       op = get_in(spec, ["paths", r.template, String.downcase(r.method)])
       assert op, "#{r.method} #{r.template} is not in the spec"
       assert (r.auth == :public) == (%{} in op["security"]), "#{r.method} #{r.template}: auth #{r.auth}"

@@ -7,7 +7,8 @@ defmodule Realtime.Gateway.Rest.Routes do
 
   The template is the route's identity everywhere: the handler dispatches
   on `{method, template}`, rate-limit buckets are keyed by it, and the
-  conformance tests look up its response schema with it.
+  conformance tests look up its response schema with it. Routes marked
+  `:extension` are ours, not Discord's (`spec: false`).
   """
 
   @routes [
@@ -40,21 +41,28 @@ defmodule Realtime.Gateway.Rest.Routes do
     {"DELETE", "/channels/{channel_id}/messages/{message_id}", :bot},
     {"PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me", :bot},
     {"DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me", :bot},
-    {"POST", "/channels/{channel_id}/typing", :bot}
+    {"POST", "/channels/{channel_id}/typing", :bot},
+    # Ours, not in Discord's bot API spec: a user's notification settings
+    # for a guild, which mute pushes (see Realtime.Push.Preferences).
+    {"PATCH", "/users/@me/guilds/{guild_id}/settings", :bot, :extension}
   ]
 
-  @type route :: %{method: String.t(), template: String.t(), auth: :public | :bot}
+  @type route :: %{method: String.t(), template: String.t(), auth: :public | :bot, spec: boolean}
 
   # Each template as segments: literal binaries, or {:param, name}.
-  @compiled for {method, template, auth} <- @routes,
-                do:
-                  {%{method: method, template: template, auth: auth},
-                   template
-                   |> String.split("/", trim: true)
-                   |> Enum.map(fn
-                     "{" <> rest -> {:param, String.trim_trailing(rest, "}")}
-                     literal -> literal
-                   end)}
+  @compiled (for route <- @routes do
+               [method, template, auth | extension] = Tuple.to_list(route)
+
+               segments =
+                 template
+                 |> String.split("/", trim: true)
+                 |> Enum.map(fn
+                   "{" <> rest -> {:param, String.trim_trailing(rest, "}")}
+                   literal -> literal
+                 end)
+
+               {%{method: method, template: template, auth: auth, spec: extension == []}, segments}
+             end)
 
   @doc "Every route served, in the order of the table above."
   @spec all() :: [route]
