@@ -29,13 +29,18 @@ async def on_ready():
     channel = client.get_channel(channel_id)
     sent = await channel.send(CONTENT)
     seen["sent_id"] = str(sent.id)
+    # The gateway's MESSAGE_CREATE can come before the REST answer: whichever
+    # is second ends the run.
+    if "received_id" in seen:
+        await client.close()
 
 
 @client.event
 async def on_message(message):
     if message.author.id == client.user.id and message.content == CONTENT:
         seen["received_id"] = str(message.id)
-        await client.close()
+        if "sent_id" in seen:
+            await client.close()
 
 
 discord_py_peer.run(client, token, seen, timeout=60)
