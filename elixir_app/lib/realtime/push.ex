@@ -61,15 +61,7 @@ defmodule Realtime.Push do
   def notify(msg, user_ids, capped) do
     if capped > 0, do: Metrics.inc(:push_capped, nil, capped)
     Metrics.inc(:push_enqueued, nil, length(user_ids))
-    base = %{
-      "guild_id" => to_string(msg.guild_id),
-      "channel_id" => to_string(msg.channel_id),
-      "message_id" => to_string(msg.id),
-      "author" => msg.author.username,
-      "content" => String.slice(msg.content, 0, 200)
-    }
-
-    Buffer.push(for(u <- user_ids, do: Map.put(base, "user_id", to_string(u))))
+    Buffer.push(Realtime.Push.Job.for_message(msg, user_ids))
   end
 
   @doc false

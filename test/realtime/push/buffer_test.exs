@@ -1,7 +1,7 @@
 defmodule Realtime.Push.BufferTest do
   use ExUnit.Case, async: true
 
-  alias Realtime.Push.{Buffer, Sender}
+  alias Realtime.Push.{Buffer, Job, Sender}
 
   defp start(opts) do
     name = :"buffer_#{System.unique_integer([:positive])}"
@@ -36,13 +36,23 @@ defmodule Realtime.Push.BufferTest do
 
   test "memory stays bounded however much is pushed at a stalled buffer" do
     b = start(capacity: 1_000)
-    for _ <- 1..50, do: Buffer.push(b, for(i <- 1..2_000, do: %{"user_id" => Integer.to_string(i), "content" => "x"}))
+    message = String.duplicate("x", 100)
+    for _ <- 1..50, do: Buffer.push(b, for(i <- 1..2_000, do: {i, 1, 2, message}))
     assert %{size: 1_000, dropped: 99_000} = Buffer.stats(b)
     pid = Process.whereis(b)
     :erlang.garbage_collect(pid)
     {:memory, bytes} = Process.info(pid, :memory)
-    # 1,000 small maps are ~150 kB; 100,000 would be ~15 MB.
+    # 1,000 jobs are ~100 kB; 100,000 would be ~10 MB.
     assert bytes < 1_000_000
+  end
+
+  test "a job is written as one flat JSON object, the message encoded once for all its recipients" do
+    msg = %{guild_id: 7, channel_id: 8, id: 9, author: %{username: "ada"}, content: String.duplicate("é", 300) <> ~s(")}
+    [a, b] = Job.for_message(msg, [1, 22])
+    assert :erts_debug.same(elem(a, 3), elem(b, 3))
+    assert {:ok, push} = a |> Job.to_json() |> IO.iodata_to_binary() |> Realtime.JSON.decode()
+    assert push == %{"user_id" => "1", "guild_id" => "7", "channel_id" => "8", "message_id" => "9", "author" => "ada", "content" => String.duplicate("é", 200)}
+    assert {:ok, [%{"user_id" => "1"}, %{"user_id" => "22"}]} = [a, b] |> Job.to_json_array() |> IO.iodata_to_binary() |> Realtime.JSON.decode()
   end
 
   test "backoff grows exponentially to a cap, with jitter in its upper half" do

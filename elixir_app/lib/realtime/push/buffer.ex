@@ -30,8 +30,8 @@ defmodule Realtime.Push.Buffer do
   def ask(buffer \\ __MODULE__, n), do: GenServer.cast(buffer, {:ask, self(), n})
 
   @doc "How many jobs are held, the capacity, and how many were dropped."
-  @spec stats(GenServer.server()) :: %{size: non_neg_integer, capacity: pos_integer, dropped: non_neg_integer}
-  def stats(buffer \\ __MODULE__), do: GenServer.call(buffer, :stats)
+  @spec stats(GenServer.server(), timeout) :: %{size: non_neg_integer, capacity: pos_integer, dropped: non_neg_integer}
+  def stats(buffer \\ __MODULE__, timeout \\ 5_000), do: GenServer.call(buffer, :stats, timeout)
 
   @impl true
   def init(opts) do

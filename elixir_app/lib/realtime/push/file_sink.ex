@@ -8,7 +8,7 @@ defmodule Realtime.Push.FileSink do
 
   @impl true
   def deliver(batch, %{path: path}) do
-    lines = Enum.map(batch, &[Realtime.JSON.encode(&1), ?\n])
+    lines = Enum.map(batch, &[Realtime.Push.Job.to_json(&1), ?\n])
 
     case File.write(path, lines, [:append]) do
       :ok -> :ok

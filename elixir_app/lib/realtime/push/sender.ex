@@ -33,8 +33,7 @@ defmodule Realtime.Push.Sender do
     {:noreply, state}
   end
 
-  defp muted?(%{"user_id" => u, "guild_id" => g, "channel_id" => c}),
-    do: Preferences.muted?(String.to_integer(u), String.to_integer(g), String.to_integer(c))
+  defp muted?({user_id, guild_id, channel_id, _}), do: Preferences.muted?(user_id, guild_id, channel_id)
 
   defp deliver(batch, state, attempt) do
     {sink, config} = state.sink

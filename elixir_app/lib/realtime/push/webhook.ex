@@ -1,6 +1,7 @@
 defmodule Realtime.Push.Webhook do
   @moduledoc """
-  A sink that POSTs each batch as JSON (`{"pushes": [...]}`) to a URL
+  A sink that POSTs each batch as JSON (`{"pushes": [...]}`, each push as
+  `Realtime.Push.Job.to_json/1` writes it) to a URL
   (`REALTIME_PUSH_WEBHOOK`) with OTP's `:httpc`. Any 2xx answer takes the
   batch; anything else, a timeout (`timeout_ms`, default 5,000) or a
   refused connection is an error the sender retries.
@@ -10,7 +11,7 @@ defmodule Realtime.Push.Webhook do
   @impl true
   def deliver(batch, %{url: url} = config) do
     timeout = Map.get(config, :timeout_ms, 5_000)
-    body = Realtime.JSON.encode(%{"pushes" => batch})
+    body = IO.iodata_to_binary([~s({"pushes":), Realtime.Push.Job.to_json_array(batch), ?}])
     request = {String.to_charlist(url), [], ~c"application/json", body}
 
     case :httpc.request(:post, request, [timeout: timeout, connect_timeout: timeout], body_format: :binary) do
