@@ -7,7 +7,7 @@ defmodule Realtime.Test.GatewayCase do
 
   using do
     quote do
-      import Realtime.Test.GatewayCase, only: [restore_guild: 1]
+      import Realtime.Test.GatewayCase, only: [restore_guild: 1, guild_pid: 1]
       alias Realtime.Test.GatewayClient, as: Client
       @demo "MTAwMDAwMDAwMDAwMDAwMDAwMQ.RTdev0.demo-bot-dev-token-not-a-secret"
       @limited "MTAwMDAwMDAwMDAwMDAwMDAwMg.RTdev0.limited-bot-dev-token-not-a-secret"
@@ -17,6 +17,12 @@ defmodule Realtime.Test.GatewayCase do
       @staff 1_100_000_000_000_000_103
       @announcements 1_100_000_000_000_000_102
     end
+  end
+
+  @doc "The process of guild `id`."
+  def guild_pid(id) do
+    {:ok, pid} = Realtime.Guild.Placement.lookup(id)
+    pid
   end
 
   @doc """

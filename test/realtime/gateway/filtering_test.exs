@@ -3,17 +3,12 @@ defmodule Realtime.Gateway.FilteringTest do
   import Bitwise
 
   alias Realtime.Guild
-  alias Realtime.Guild.{Permissions, Placement}
+  alias Realtime.Guild.Permissions
 
   @ada 1_200_000_000_000_000_001
 
-  defp hq do
-    {:ok, pid} = Placement.lookup(@hq)
-    pid
-  end
-
   defp post_as_ada(channel, content) do
-    {:ok, msg} = Guild.create_message(hq(), channel, @ada, content)
+    {:ok, msg} = Guild.create_message(guild_pid(@hq), channel, @ada, content)
     msg
   end
 
@@ -37,17 +32,17 @@ defmodule Realtime.Gateway.FilteringTest do
 
   test "losing VIEW_CHANNEL through a role update stops delivery at once", %{port: port} do
     c = connected(port, @demo, %{"intents" => 33_281})
-    {:ok, state} = {:ok, :sys.get_state(hq())}
+    {:ok, state} = {:ok, :sys.get_state(guild_pid(@hq))}
     everyone = state.guild.roles[@hq].permissions
-    on_exit(fn -> Guild.update_role_permissions(hq(), @hq, everyone) end)
+    on_exit(fn -> Guild.update_role_permissions(guild_pid(@hq), @hq, everyone) end)
 
-    :ok = Guild.update_role_permissions(hq(), @hq, everyone &&& bnot(Permissions.bit(:view_channel)))
+    :ok = Guild.update_role_permissions(guild_pid(@hq), @hq, everyone &&& bnot(Permissions.bit(:view_channel)))
     update = Client.await_dispatch(c, "GUILD_ROLE_UPDATE")
     assert update["d"]["role"]["id"] == to_string(@hq)
     post_as_ada(@general, "while hidden")
     assert Client.silent?(c, 200)
 
-    :ok = Guild.update_role_permissions(hq(), @hq, everyone)
+    :ok = Guild.update_role_permissions(guild_pid(@hq), @hq, everyone)
     Client.await_dispatch(c, "GUILD_ROLE_UPDATE")
     back = post_as_ada(@general, "visible again")
     assert Client.await_dispatch(c, "MESSAGE_CREATE")["d"]["id"] == back["id"]

@@ -2,7 +2,6 @@ defmodule Realtime.Gateway.MemberListTest do
   use Realtime.Test.GatewayCase, async: false
 
   alias Realtime.{Directory, Fanout, Guild}
-  alias Realtime.Guild.Placement
   alias Realtime.Test.TermGen
 
   @ada 1_200_000_000_000_000_001
@@ -10,14 +9,9 @@ defmodule Realtime.Gateway.MemberListTest do
   @hoisted_roles [1_100_000_000_000_000_011, 1_100_000_000_000_000_012, 1_100_000_000_000_000_013]
   @windows [0, 100, 500]
 
-  defp hq do
-    {:ok, pid} = Placement.lookup(@hq)
-    pid
-  end
-
   # The list of #general computed from scratch from the guild's state.
   defp truth do
-    state = :sys.get_state(hq())
+    state = :sys.get_state(guild_pid(@hq))
     hoisted = for {id, r} <- state.guild.roles, r.hoist, into: %{}, do: {id, r.position}
 
     keys =
@@ -74,7 +68,7 @@ defmodule Realtime.Gateway.MemberListTest do
     Client.send_frame(c, 1, nil)
     first = collect(c, [])
     :sys.get_state(session)
-    :sys.get_state(hq())
+    :sys.get_state(guild_pid(@hq))
     Fanout.sync()
     :sys.get_state(session)
     Client.send_frame(c, 1, nil)
@@ -119,23 +113,23 @@ defmodule Realtime.Gateway.MemberListTest do
         case what do
           0 ->
             {status, st} = TermGen.pick(st, ["online", "idle", "offline"])
-            Guild.update_presence(hq(), uid, %{"status" => status, "activities" => []})
+            Guild.update_presence(guild_pid(@hq), uid, %{"status" => status, "activities" => []})
             st
 
           1 ->
             {nick, st} = TermGen.pick(st, [nil, "aaa", "Zed", "mid", "member5"])
-            Guild.update_member(hq(), @ada, uid, %{nick: nick})
+            Guild.update_member(guild_pid(@hq), @ada, uid, %{nick: nick})
             st
 
           2 ->
             {roles, st} = TermGen.pick(st, [[] | Enum.map(@hoisted_roles, &[&1])])
-            Guild.update_member(hq(), @ada, uid, %{roles: roles})
+            Guild.update_member(guild_pid(@hq), @ada, uid, %{roles: roles})
             st
 
           _ ->
-            case Guild.remove_member(hq(), @ada, uid) do
+            case Guild.remove_member(guild_pid(@hq), @ada, uid) do
               :ok -> :ok
-              {:error, :unknown_member} -> {:ok, _} = Guild.add_member(hq(), uid)
+              {:error, :unknown_member} -> {:ok, _} = Guild.add_member(guild_pid(@hq), uid)
             end
 
             st
@@ -180,12 +174,12 @@ defmodule Realtime.Gateway.MemberListTest do
     assert Enum.sort(range_ops(drain(c, session))) == [{"INVALIDATE", [100, 199]}, {"INVALIDATE", [200, 299]}]
 
     # Garbage subscriptions are ignored; the guild and the connection go on.
-    guild = hq()
+    guild = guild_pid(@hq)
     Client.send_frame(c, 14, %{"guild_id" => to_string(@hq), "channels" => %{to_string(@general) => "nope"}})
     Client.send_frame(c, 37, %{"subscriptions" => %{to_string(@hq) => %{"channels" => %{to_string(@staff) => [[-5, "x"]]}}}})
     Client.send_frame(c, 37, %{"subscriptions" => %{to_string(@hq) => %{"channels" => %{to_string(@general) => [[0, 99], [300, 399]]}}}})
     assert range_ops(drain(c, session)) == [{"SYNC", [300, 399]}]
-    assert hq() == guild
+    assert guild_pid(@hq) == guild
   end
 
   # SYNC and INVALIDATE ops, leaving out row ops that other connections

@@ -3,7 +3,6 @@ defmodule Realtime.Gateway.PassiveTest do
   import Bitwise
 
   alias Realtime.Guild
-  alias Realtime.Guild.Placement
 
   @ada 1_200_000_000_000_000_001
   @bots_role 1_100_000_000_000_000_014
@@ -25,11 +24,6 @@ defmodule Realtime.Gateway.PassiveTest do
     :ok
   end
 
-  defp hq do
-    {:ok, pid} = Placement.lookup(@hq)
-    pid
-  end
-
   defp connected(port, extra \\ %{}) do
     c = Client.connect(port)
     ready = Client.identify(c, @demo, Map.merge(%{"intents" => 513 ||| 1 <<< 15 ||| 1 <<< 8}, extra))
@@ -37,7 +31,7 @@ defmodule Realtime.Gateway.PassiveTest do
     {c, creates}
   end
 
-  defp post(content), do: elem(Guild.create_message(hq(), @general, @ada, content), 1)
+  defp post(content), do: elem(Guild.create_message(guild_pid(@hq), @general, @ada, content), 1)
 
   test "passive sessions get only messages that mention them, and PASSIVE_UPDATE_V2 deltas", %{port: port} do
     {c, _} = connected(port)
@@ -56,7 +50,7 @@ defmodule Realtime.Gateway.PassiveTest do
     assert last in [plain["id"], mention["id"], role["id"], everyone["id"]]
     assert update["removed_voice_states"] == [] and update["updated_voice_states"] == []
 
-    Guild.update_presence(hq(), 1_300_000_000_000_000_003, %{"status" => "online", "activities" => []})
+    Guild.update_presence(guild_pid(@hq), 1_300_000_000_000_000_003, %{"status" => "online", "activities" => []})
     assert Client.silent?(c, 50)
     update = Client.await_dispatch(c, "PASSIVE_UPDATE_V2")["d"]
     assert Enum.map(update["updated_members"], & &1["user"]["id"]) == ["1300000000000000003"]
@@ -68,12 +62,12 @@ defmodule Realtime.Gateway.PassiveTest do
     Client.await_dispatch(c, "GUILD_MEMBER_LIST_UPDATE")
     plain = post("now everyone sees this")
     assert Client.await_dispatch(c, "MESSAGE_CREATE")["d"]["id"] == plain["id"]
-    Guild.update_presence(hq(), 1_300_000_000_000_000_004, %{"status" => "idle", "activities" => []})
+    Guild.update_presence(guild_pid(@hq), 1_300_000_000_000_000_004, %{"status" => "idle", "activities" => []})
     assert Client.await_dispatch(c, "PRESENCE_UPDATE")["d"]["user"]["id"] == "1300000000000000004"
   end
 
   test "a large guild's GUILD_CREATE carries only online members, and their presences", %{port: port} do
-    Guild.update_presence(hq(), 1_300_000_000_000_000_005, %{"status" => "online", "activities" => []})
+    Guild.update_presence(guild_pid(@hq), 1_300_000_000_000_000_005, %{"status" => "online", "activities" => []})
     {_c, creates} = connected(port, %{"intents" => 513 ||| 2 ||| 1 <<< 8})
     hq_create = Enum.find(creates, &(&1["d"]["id"] == to_string(@hq)))["d"]
     assert hq_create["large"] == true and hq_create["member_count"] == 1204

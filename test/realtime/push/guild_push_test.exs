@@ -2,7 +2,6 @@ defmodule Realtime.Push.GuildPushTest do
   use Realtime.Test.GatewayCase, async: false
 
   alias Realtime.{Guild, JSON, Metrics}
-  alias Realtime.Guild.Placement
 
   @ada 1_200_000_000_000_000_001
   @grace 1_200_000_000_000_000_002
@@ -35,13 +34,8 @@ defmodule Realtime.Push.GuildPushTest do
     {:ok, path: path}
   end
 
-  defp hq do
-    {:ok, pid} = Placement.lookup(@hq)
-    pid
-  end
-
   defp post(channel, content) do
-    {:ok, msg} = Guild.create_message(hq(), channel, @ada, content)
+    {:ok, msg} = Guild.create_message(guild_pid(@hq), channel, @ada, content)
     msg["id"]
   end
 
