@@ -68,4 +68,41 @@ defmodule Realtime.Guild.AudienceTest do
       st
     end)
   end
+
+  test "one member's change updates the bitmaps as a rebuild would (seeded)" do
+    seed = TermGen.seed()
+
+    Enum.reduce(1..20, TermGen.new(seed), fn round, st ->
+      {g, st} = guild(st)
+      a = Audience.new(g)
+
+      # Members leave, change roles, and join.
+      {g, a, st} =
+        Enum.reduce(1..30, {g, a, st}, fn _, {g, a, st} ->
+          {uid, st} = TermGen.int(st, 320)
+          {what, st} = TermGen.int(st, 3)
+          {roles, st} = TermGen.int(st, 64)
+          role_ids = for {r, i} <- Enum.with_index(Enum.to_list(2_001..2_006)), (roles >>> i &&& 1) == 1, do: r
+          members = if what == 0, do: Map.delete(g.members, uid + 1), else: Map.put(g.members, uid + 1, %{user_id: uid + 1, roles: role_ids, nick: nil})
+          g = %{g | members: members}
+          {g, Audience.member_changed(a, g, uid + 1), st}
+        end)
+
+      fresh = Audience.new(g)
+      for channel <- Map.keys(g.channels), role <- Map.keys(g.roles), everyone <- [true, false] do
+        mentions = %{users: Enum.to_list(1..320), roles: [role], everyone: everyone}
+        {got, _} = Audience.push_targets(a, channel, mentions, 1_000)
+        {want, _} = Audience.push_targets(fresh, channel, mentions, 1_000)
+        assert Enum.sort(got) == Enum.sort(want), "seed #{seed}, round #{round}"
+      end
+
+      st
+    end)
+  end
+
+  test "a guild that does not push has no audience, and no targets" do
+    assert Audience.rebuild(nil, %{}) == nil
+    assert nil |> Audience.session_up(1) |> Audience.member_changed(%{}, 1) == nil
+    assert Audience.push_targets(nil, 1, %{users: [1], roles: [], everyone: true}, 10) == {[], 0}
+  end
 end

@@ -21,6 +21,8 @@ defmodule Realtime.Push.GuildPushTest do
     path = Path.join(System.tmp_dir!(), "realtime-pushes-#{System.unique_integer([:positive])}.jsonl")
     Application.put_env(:realtime, :push, sink: {Realtime.Push.FileSink, %{path: path}}, cap_per_message: @cap, senders: 1)
     restart_push()
+    # Guilds build their push audience when they start with pushes on.
+    restore_guild(@hq)
 
     on_exit(fn ->
       Application.delete_env(:realtime, :push)

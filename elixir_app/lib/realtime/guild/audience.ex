@@ -11,9 +11,13 @@ defmodule Realtime.Guild.Audience do
   The offline members a message reaches are then
   `(mentioned users ∪ members of mentioned roles ∪ everyone if @everyone)
   ∩ visible[channel] − active`: a few bitmap operations, the same kind as
-  the fanout's. Visibility is computed per member when the guild loads and
-  again when roles, overwrites or a member's roles change (rare), never per
-  message.
+  the fanout's. Visibility is computed for every member when the guild
+  loads and when roles or overwrites change (rare), for one member when
+  that member joins, leaves or changes roles, and never per message.
+
+  A guild builds its audience only when pushes are on (a sink is
+  configured); every function takes `nil`, the audience of a guild that
+  does not push, and returns it unchanged.
   """
 
   alias Realtime.Bitmap
@@ -21,7 +25,7 @@ defmodule Realtime.Guild.Audience do
 
   defstruct index: %{}, users: %{}, next: 0, everyone: nil, roles: %{}, visible: %{}, active: nil, sessions: %{}
 
-  @type t :: %__MODULE__{}
+  @type t :: %__MODULE__{} | nil
 
   @doc "The audience of `guild` (`%{members, roles, channels, ...}`) with no active sessions."
   @spec new(map) :: t
@@ -34,6 +38,8 @@ defmodule Realtime.Guild.Audience do
 
   @doc "Recomputes every bitmap but `active` from `guild` (after a role, overwrite or membership change)."
   @spec rebuild(t, map) :: t
+  def rebuild(nil, _guild), do: nil
+
   def rebuild(a, guild) do
     # Members who joined since the last rebuild get indices; those who left keep theirs unused.
     a = Enum.reduce(guild.members, a, fn {uid, _}, a -> ensure(a, uid) end)
@@ -53,6 +59,27 @@ defmodule Realtime.Guild.Audience do
     %{a | everyone: Bitmap.from_list(Enum.map(members, &elem(&1, 0))), roles: roles, visible: visible}
   end
 
+  @doc "Updates `user_id`'s bits alone, after the member joined, left or changed roles."
+  @spec member_changed(t, map, integer) :: t
+  def member_changed(nil, _guild, _user_id), do: nil
+
+  def member_changed(a, guild, user_id) do
+    a = ensure(a, user_id)
+    i = a.index[user_id]
+    member = guild.members[user_id]
+    view = Permissions.bit(:view_channel)
+    set(a.everyone, i, member != nil)
+    for {rid, bm} <- a.roles, do: set(bm, i, member != nil and rid in member.roles)
+
+    for {cid, bm} <- a.visible,
+        do: set(bm, i, member != nil and Permissions.has?(Permissions.in_channel(guild, member, guild.channels[cid]), view))
+
+    a
+  end
+
+  defp set(bitmap, i, true), do: Bitmap.put(bitmap, i)
+  defp set(bitmap, i, false), do: Bitmap.delete(bitmap, i)
+
   defp ensure(a, uid) do
     if Map.has_key?(a.index, uid),
       do: a,
@@ -61,6 +88,8 @@ defmodule Realtime.Guild.Audience do
 
   @doc "Records that `user_id` has one more active session."
   @spec session_up(t, integer) :: t
+  def session_up(nil, _user_id), do: nil
+
   def session_up(a, user_id) do
     a = ensure(a, user_id)
     if Map.get(a.sessions, user_id, 0) == 0, do: Bitmap.put(a.active, a.index[user_id])
@@ -69,6 +98,8 @@ defmodule Realtime.Guild.Audience do
 
   @doc "Records that `user_id` has one active session fewer."
   @spec session_down(t, integer) :: t
+  def session_down(nil, _user_id), do: nil
+
   def session_down(a, user_id) do
     case Map.get(a.sessions, user_id, 0) do
       n when n <= 1 ->
@@ -86,6 +117,8 @@ defmodule Realtime.Guild.Audience do
   many more there were.
   """
   @spec push_targets(t, integer, %{users: [integer], roles: [integer], everyone: boolean}, non_neg_integer) :: {[integer], non_neg_integer}
+  def push_targets(nil, _channel_id, _mentions, _cap), do: {[], 0}
+
   def push_targets(a, channel_id, mentions, cap) do
     case a.visible[channel_id] do
       nil ->

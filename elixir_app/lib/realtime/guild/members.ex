@@ -29,7 +29,7 @@ defmodule Realtime.Guild.Members do
           :ets.insert(state.member_ids, {user_id})
           payload = Map.put(Payloads.member(member, user), "guild_id", to_string(state.guild.id))
           State.dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_ADD", payload)
-          {{:ok, payload}, state |> LazyLists.member_changed(user_id) |> State.refresh_audience()}
+          {{:ok, payload}, state |> LazyLists.member_changed(user_id) |> State.member_audience(user_id)}
         end)
     end
   end
@@ -49,7 +49,7 @@ defmodule Realtime.Guild.Members do
         :ets.delete(state.member_ids, user_id)
         leaving = for {pid, slot} <- state.by_session, state.slots[slot].user_id == user_id, do: pid
         state = Enum.reduce(leaving, state, &State.unsubscribe(&2, &1))
-        {:ok, state |> LazyLists.member_changed(user_id) |> State.refresh_audience()}
+        {:ok, state |> LazyLists.member_changed(user_id) |> State.member_audience(user_id)}
       end)
     end
   end
@@ -72,7 +72,7 @@ defmodule Realtime.Guild.Members do
         payload = Map.put(Payloads.member(member, State.user!(user_id)), "guild_id", to_string(state.guild.id))
         State.dispatch(state, state.intents[:GUILD_MEMBERS], "GUILD_MEMBER_UPDATE", payload)
         state = LazyLists.member_changed(state, user_id)
-        {{:ok, payload}, if(Map.has_key?(attrs, :roles), do: State.refresh_audience(state), else: state)}
+        {{:ok, payload}, if(Map.has_key?(attrs, :roles), do: State.member_audience(state, user_id), else: state)}
       end)
     end
   end

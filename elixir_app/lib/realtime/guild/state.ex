@@ -74,7 +74,7 @@ defmodule Realtime.Guild.State do
       guild: guild,
       messages: MessageCache.new(),
       member_ids: member_ids,
-      audience: Audience.new(guild),
+      audience: if(Realtime.Push.enabled?(), do: Audience.new(guild)),
       table: Fanout.new(),
       connected: Bitmap.new(),
       active: Bitmap.new(),
@@ -181,9 +181,13 @@ defmodule Realtime.Guild.State do
     %{state | audience: Audience.session_up(state.audience, user_id)}
   end
 
-  @doc "Recomputes who may see what for pushes, after roles, overwrites or members changed."
+  @doc "Recomputes who may see what for pushes, after roles or overwrites changed."
   @spec refresh_audience(t) :: t
   def refresh_audience(state), do: %{state | audience: Audience.rebuild(state.audience, state.guild)}
+
+  @doc "Updates one member's part of the push audience, after it joined, left or changed roles."
+  @spec member_audience(t, integer) :: t
+  def member_audience(state, user_id), do: %{state | audience: Audience.member_changed(state.audience, state.guild, user_id)}
 
   @doc "Puts `value` under `id` in the guild's `key` (`:channels`, `:roles`, `:members`)."
   @spec put_guild(t, atom, integer, map) :: t
