@@ -6,7 +6,6 @@ use crate::atoms;
 use crate::raw;
 use crate::sched::{finish, spend, Mode, Stop};
 use etf::{Decoder, Event, Limits, Writer};
-use rustler::sys::{enif_get_atom, ErlNifCharEncoding};
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Binary, Encoder, Env, NifResult, OwnedBinary, Term, TermType};
 use std::borrow::Cow;
@@ -125,17 +124,11 @@ fn atom(w: &mut Writer, t: Term) {
         }
     }
     let mut buf = [0u8; 256];
-    // SAFETY: `buf` is writable for its full length, which we pass; the env
-    // and term are live for this call.
-    let n = unsafe {
-        enif_get_atom(t.get_env().as_c_arg(), t.as_c_arg(), buf.as_mut_ptr().cast(), 256, ErlNifCharEncoding::ERL_NIF_LATIN1)
-    };
-    if n <= 0 {
+    let Some(name) = raw::atom_latin1(t, &mut buf) else {
         // Not Latin-1: OTP writes it as ATOM_UTF8_EXT.
         w.raw(&otp_etf(t)[1..]);
         return;
-    }
-    let name = &buf[..n as usize - 1];
+    };
     match std::str::from_utf8(name) {
         Ok(s) if name.is_ascii() => w.atom(s),
         _ => w.atom(&name.iter().map(|&b| b as char).collect::<String>()),

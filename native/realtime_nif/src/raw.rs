@@ -1,10 +1,10 @@
-//! Allocation-free access to tuple elements and map pairs, for the encoders'
-//! hot loops, and making binaries from byte slices. (rustler's `get_tuple` allocates a Vec, and its `MapIterator`
+//! Allocation-free access to tuple elements, atom names and map pairs, for
+//! the encoders' hot loops, and making binaries from byte slices. (rustler's `get_tuple` allocates a Vec, and its `MapIterator`
 //! creates two iterators, one per direction.)
 
 use rustler::sys::{
-    enif_get_map_size, enif_get_tuple, enif_map_iterator_create, enif_map_iterator_destroy, enif_map_iterator_get_pair,
-    enif_map_iterator_next, enif_map_iterator_prev, ErlNifMapIterator, ErlNifMapIteratorEntry, ErlNifTerm,
+    enif_get_atom, enif_get_map_size, enif_get_tuple, enif_map_iterator_create, enif_map_iterator_destroy, enif_map_iterator_get_pair,
+    enif_map_iterator_next, enif_map_iterator_prev, ErlNifMapIterator, ErlNifCharEncoding, ErlNifMapIteratorEntry, ErlNifTerm,
 };
 use rustler::{Binary, Env, NewBinary, Term};
 use std::mem::MaybeUninit;
@@ -24,6 +24,16 @@ pub fn tuple_elements<'a>(t: Term<'a>) -> Option<impl DoubleEndedIterator<Item =
     let elements: &'a [ErlNifTerm] = if arity == 0 { &[] } else { unsafe { std::slice::from_raw_parts(array, arity as usize) } };
     // SAFETY: each element is a valid term of the same env.
     Some(elements.iter().map(move |&e| unsafe { Term::new(env, e) }))
+}
+
+/// The name of an atom term in Latin-1, copied into `buf`; `None` when the
+/// name is not Latin-1 (OTP 25's NIF API cannot read it directly).
+pub fn atom_latin1<'b>(t: Term, buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
+    // SAFETY: `buf` is writable for its full length, which we pass; env and
+    // term are live for this call.
+    let n = unsafe { enif_get_atom(t.get_env().as_c_arg(), t.as_c_arg(), buf.as_mut_ptr().cast(), 256, ErlNifCharEncoding::ERL_NIF_LATIN1) };
+    // `n` counts the terminating NUL.
+    (n > 0).then(|| &buf[..n as usize - 1])
 }
 
 /// The number of pairs in a map term.

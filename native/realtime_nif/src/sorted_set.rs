@@ -10,7 +10,10 @@ use crate::atoms;
 use crate::sched::{finish, Mode, Stop, NORMAL_BUDGET};
 use crate::value::{self, Unconvertible};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
-use sorted_set::term::{self, EncodeError};
+use crate::raw;
+use crate::sched::spend;
+use rustler::{Binary, TermType};
+use sorted_set::term::{self, EncodeError, ItemWriter, MAX_DEPTH};
 use sorted_set::SortedSet;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, TryLockError};
@@ -71,12 +74,64 @@ thread_local! {
 /// Encodes a term as an item and passes it to `f`.
 fn with_item<R>(term: Term, mode: Mode, f: impl FnOnce(&[u8]) -> Result<R, Stop>) -> Result<R, Stop> {
     let mut budget = mode.budget();
-    let v = value::from_term(term, &mut budget)?;
     SCRATCH.with_borrow_mut(|buf| {
         buf.clear();
-        term::encode(&v, buf)?;
+        term::encode_with(buf, |w| write_term(w, term, &mut budget, 0))?;
         f(buf)
     })
+}
+
+/// Writes `t` into an item as it walks it, with no `Value` in between:
+/// no allocation for numbers, Latin-1 atoms, binaries, tuples and lists.
+/// Maps (whose keys are sorted first), bignums, and the atoms and
+/// bitstrings that OTP 25's NIF API cannot read go through a `Value`.
+fn write_term(w: &mut ItemWriter, t: Term, budget: &mut usize, depth: usize) -> Result<(), Stop> {
+    if depth > MAX_DEPTH {
+        return Err(Stop::Error(atoms::too_deep()));
+    }
+    spend(budget, 1)?;
+    match t.get_type() {
+        TermType::Integer if let Ok(i) = t.decode::<i64>() => w.int(i),
+        TermType::Float => w.float(t.decode::<f64>().map_err(|_| Stop::Error(atoms::unsupported_type()))?)?,
+        TermType::Atom => {
+            let mut name = [0u8; 256];
+            match raw::atom_latin1(t, &mut name).filter(|n| n.is_ascii()) {
+                Some(ascii) => w.atom(std::str::from_utf8(ascii).expect("ASCII is UTF-8")),
+                None => via_value(w, t, budget, depth)?,
+            }
+        }
+        TermType::Binary if let Ok(bin) = Binary::from_term(t) => {
+            spend(budget, bin.len() / 64)?;
+            w.bits(bin.as_slice(), 0)?;
+        }
+        TermType::Tuple => {
+            let items = raw::tuple_elements(t).ok_or(Stop::Error(atoms::unsupported_type()))?;
+            w.tuple(items.len());
+            for item in items {
+                write_term(w, item, budget, depth + 1)?;
+            }
+        }
+        TermType::List => {
+            let mut cell = t;
+            while let Ok((head, tail)) = cell.list_get_cell() {
+                w.cons();
+                write_term(w, head, budget, depth + 1)?;
+                cell = tail;
+            }
+            if cell.is_empty_list() {
+                w.nil();
+            } else {
+                write_term(w, cell, budget, depth + 1)?;
+            }
+        }
+        _ => via_value(w, t, budget, depth)?,
+    }
+    Ok(())
+}
+
+fn via_value(w: &mut ItemWriter, t: Term, budget: &mut usize, depth: usize) -> Result<(), Stop> {
+    let v = value::from_term(t, budget)?;
+    Ok(w.value(&v, depth)?)
 }
 
 /// Decodes a stored item into a term.
@@ -156,7 +211,7 @@ fn sorted_set_from_list<'a>(env: Env<'a>, list: Vec<Term<'a>>, bucket_size: i64,
     let mut ends = Vec::with_capacity(list.len());
     let encoded: Result<(), Stop> = list.into_iter().try_for_each(|t| {
         let mut budget = usize::MAX;
-        term::encode(&value::from_term(t, &mut budget)?, &mut arena)?;
+        term::encode_with(&mut arena, |w| write_term(w, t, &mut budget, 0))?;
         ends.push(arena.len());
         Ok(())
     });

@@ -108,12 +108,20 @@ const EXP_LONG: u8 = 0xF0;
 
 /// Encodes `value` as an item and appends it to `out`.
 pub fn encode(value: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_with(out, |w| w.value(value, 0))
+}
+
+/// Encodes one item that `write` describes piece by piece, and appends it
+/// to `out`; on error `out` is left as it was. For callers that walk their
+/// own representation of a term (the NIF walks BEAM terms) rather than
+/// build a [`Value`] first.
+pub fn encode_with<E: From<EncodeError>>(out: &mut Vec<u8>, write: impl FnOnce(&mut ItemWriter) -> Result<(), E>) -> Result<(), E> {
     let start = out.len();
     // Most terms hold no float: write an empty hint and the key in place,
     // and splice a hint in only when there is one.
     out.push(0);
-    let mut w = Writer { key: std::mem::take(out), hint: Vec::new(), numbers: 0, exact: false };
-    let result = w.value(value, 0);
+    let mut w = ItemWriter { key: std::mem::take(out), hint: Vec::new(), numbers: 0, exact: false };
+    let result = write(&mut w);
     *out = w.key;
     if let Err(e) = result {
         out.truncate(start);
@@ -159,59 +167,93 @@ pub fn decode(item: &[u8]) -> Result<Value<'_>, DecodeError> {
     Ok(v)
 }
 
-struct Writer {
+/// The writer [`encode_with`] lends: one call per piece of the term, in
+/// the order of a depth-first walk. Tuples are `tuple(arity)` then their
+/// elements; lists are `cons()` then the element, for each element, then
+/// `nil()` or the improper tail. Maps go through [`ItemWriter::value`].
+pub struct ItemWriter {
     key: Vec<u8>,
     hint: Vec<u8>,
     numbers: usize,
     exact: bool,
 }
 
-impl Writer {
-    fn value(&mut self, v: &Value, depth: usize) -> Result<(), EncodeError> {
+impl ItemWriter {
+    /// A small integer.
+    pub fn int(&mut self, i: i64) {
+        self.number_tag(false);
+        write_u64_number(&mut self.key, i < 0, i.unsigned_abs(), 0);
+    }
+
+    /// A float; NaN and infinities are refused.
+    pub fn float(&mut self, f: f64) -> Result<(), EncodeError> {
+        if !f.is_finite() {
+            return Err(EncodeError::NotFinite);
+        }
+        self.number_tag(true);
+        write_float(&mut self.key, f);
+        Ok(())
+    }
+
+    /// An atom, by its UTF-8 text.
+    pub fn atom(&mut self, text: &str) {
+        self.key.push(ATOM);
+        write_escaped(&mut self.key, text.as_bytes(), 0);
+    }
+
+    /// A bitstring (see [`Value::Bitstring`]).
+    pub fn bits(&mut self, bytes: &[u8], trailing_bits: u8) -> Result<(), EncodeError> {
+        if trailing_bits > 7 || (trailing_bits > 0 && bytes.is_empty()) {
+            return Err(EncodeError::BadBitstring);
+        }
+        self.key.push(BITS);
+        write_escaped(&mut self.key, bytes, trailing_bits);
+        Ok(())
+    }
+
+    /// The start of a tuple of `arity` elements.
+    pub fn tuple(&mut self, arity: usize) {
+        self.key.push(TUPLE);
+        write_arity(&mut self.key, arity);
+    }
+
+    /// The start of one list element.
+    pub fn cons(&mut self) {
+        self.key.push(CONS);
+    }
+
+    /// The end of a proper list (or `[]`).
+    pub fn nil(&mut self) {
+        self.key.push(NIL);
+    }
+
+    /// A whole value, at nesting `depth` (for the depth limit).
+    pub fn value(&mut self, v: &Value, depth: usize) -> Result<(), EncodeError> {
         if depth > MAX_DEPTH {
             return Err(EncodeError::TooDeep);
         }
         match v {
-            Value::Int(i) => {
-                self.number_tag(false);
-                write_u64_number(&mut self.key, *i < 0, i.unsigned_abs(), 0);
-            }
+            Value::Int(i) => self.int(*i),
             Value::BigInt { negative, magnitude } => {
                 self.number_tag(false);
                 write_bytes_number(&mut self.key, *negative, magnitude);
             }
-            Value::Float(f) => {
-                if !f.is_finite() {
-                    return Err(EncodeError::NotFinite);
-                }
-                self.number_tag(true);
-                write_float(&mut self.key, *f);
-            }
-            Value::Atom(a) => {
-                self.key.push(ATOM);
-                write_escaped(&mut self.key, a.as_bytes(), 0);
-            }
-            Value::Bitstring { bytes, trailing_bits } => {
-                if *trailing_bits > 7 || (*trailing_bits > 0 && bytes.is_empty()) {
-                    return Err(EncodeError::BadBitstring);
-                }
-                self.key.push(BITS);
-                write_escaped(&mut self.key, bytes, *trailing_bits);
-            }
+            Value::Float(f) => self.float(*f)?,
+            Value::Atom(a) => self.atom(a),
+            Value::Bitstring { bytes, trailing_bits } => self.bits(bytes, *trailing_bits)?,
             Value::Tuple(items) => {
-                self.key.push(TUPLE);
-                write_arity(&mut self.key, items.len());
+                self.tuple(items.len());
                 for item in items {
                     self.value(item, depth + 1)?;
                 }
             }
             Value::List { items, tail } => {
                 for item in items {
-                    self.key.push(CONS);
+                    self.cons();
                     self.value(item, depth + 1)?;
                 }
                 match tail {
-                    None => self.key.push(NIL),
+                    None => self.nil(),
                     Some(t) => self.value(t, depth + 1)?,
                 }
             }
@@ -223,7 +265,7 @@ impl Writer {
     fn map(&mut self, pairs: &[(Value, Value)], depth: usize) -> Result<(), EncodeError> {
         let mut keyed = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
-            let mut kw = Writer { key: Vec::new(), hint: Vec::new(), numbers: 0, exact: true };
+            let mut kw = ItemWriter { key: Vec::new(), hint: Vec::new(), numbers: 0, exact: true };
             kw.value(k, depth + 1)?;
             keyed.push((kw.key, v));
         }

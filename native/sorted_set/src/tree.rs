@@ -24,7 +24,10 @@ const LEAF_CAP_RANGE: (usize, usize) = (16, 128);
 ///   no items.
 ///
 /// Items are stored back to back in each leaf's byte buffer, so a small
-/// integer costs about ten bytes.
+/// integer costs about ten bytes. Internal nodes keep each separator's
+/// first eight bytes as an integer (its *head*) beside the separators, so
+/// a descent compares integers held together in one array and follows a
+/// separator's pointer only when heads tie.
 pub struct SortedSet {
     root: Node,
     len: usize,
@@ -45,12 +48,26 @@ struct Leaf {
     data: Vec<u8>,
     /// End offset of each item in `data`.
     ends: Vec<u32>,
+    /// `marks[j]` is the head of item `j * MARK_EVERY`'s key: a search
+    /// narrows to one run of items with these before it reads any item.
+    marks: Vec<u64>,
 }
+
+/// Items per leaf mark.
+const MARK_EVERY: usize = 8;
 
 struct Internal {
     children: Vec<Node>,
     counts: Vec<usize>,
-    seps: Vec<Box<[u8]>>,
+    seps: Seps,
+}
+
+/// An internal node's separator keys with their heads; `heads[i]` is
+/// `head(&keys[i])`.
+#[derive(Default)]
+struct Seps {
+    keys: Vec<Box<[u8]>>,
+    heads: Vec<u64>,
 }
 
 impl Default for SortedSet {
@@ -103,7 +120,7 @@ impl SortedSet {
             while iter.peek().is_some() {
                 let chunk: Vec<_> = iter.by_ref().take(FANOUT * 3 / 4).collect();
                 let first_key = chunk[0].2.clone();
-                let mut node = Internal { children: vec![], counts: vec![], seps: vec![] };
+                let mut node = Internal { children: vec![], counts: vec![], seps: Seps::default() };
                 for (i, (child, count, sep)) in chunk.into_iter().enumerate() {
                     node.children.push(child);
                     node.counts.push(count);
@@ -141,7 +158,7 @@ impl SortedSet {
             self.root = Node::Internal(Internal {
                 children: vec![left, right],
                 counts: vec![lc, rc],
-                seps: vec![Box::default(), sep],
+                seps: Seps::from_vec(vec![Box::default(), sep]),
             });
         }
         Some(index)
@@ -255,6 +272,7 @@ impl SortedSet {
 fn leaf_entry(mut leaf: Leaf) -> (Node, usize, Box<[u8]>) {
     leaf.data.shrink_to_fit();
     leaf.ends.shrink_to_fit();
+    leaf.marks.shrink_to_fit();
     let first: Box<[u8]> = if leaf.len() > 0 { key(leaf.item(0)).into() } else { Box::default() };
     let n = leaf.len();
     (Node::Leaf(leaf), n, first)
@@ -288,7 +306,7 @@ fn insert(node: &mut Node, k: &[u8], item: &[u8], cap: usize) -> Option<(usize, 
             let split = (n.children.len() > FANOUT).then(|| {
                 let mid = n.children.len() / 2;
                 let mut seps = n.seps.split_off(mid);
-                let sep = std::mem::take(&mut seps[0]);
+                let sep = seps.set(0, Box::default());
                 let right = Internal { children: n.children.split_off(mid), counts: n.counts.split_off(mid), seps };
                 (sep, Node::Internal(right))
             });
@@ -325,12 +343,11 @@ impl Node {
 
     fn memory(&self) -> usize {
         match self {
-            Node::Leaf(l) => l.data.capacity() + l.ends.capacity() * 4,
+            Node::Leaf(l) => l.data.capacity() + l.ends.capacity() * 4 + l.marks.capacity() * 8,
             Node::Internal(n) => {
                 n.children.capacity() * std::mem::size_of::<Node>()
                     + n.counts.capacity() * std::mem::size_of::<usize>()
-                    + n.seps.capacity() * std::mem::size_of::<Box<[u8]>>()
-                    + n.seps.iter().map(|s| s.len()).sum::<usize>()
+                    + n.seps.memory()
                     + n.children.iter().map(Node::memory).sum::<usize>()
             }
         }
@@ -348,7 +365,23 @@ impl Internal {
     /// The child whose range holds `key`.
     #[inline]
     fn child_for(&self, key: &[u8]) -> usize {
-        self.seps[1..].partition_point(|s| s.as_ref() <= key)
+        let (h, heads, keys) = (head(key), &self.seps.heads, &self.seps.keys);
+        // The first separator (index >= 1) above `key`, less one.
+        let (mut lo, mut hi) = (1, heads.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let le = match heads[mid].cmp(&h) {
+                Ordering::Less => true,
+                Ordering::Greater => false,
+                Ordering::Equal => keys[mid].as_ref() <= key,
+            };
+            if le {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo - 1
     }
 
     /// The child holding position `index`; `index` becomes the position
@@ -371,8 +404,8 @@ impl Internal {
             self.children.remove(c);
             self.counts.remove(c);
             self.seps.remove(c);
-            if c == 0 && !self.seps.is_empty() {
-                self.seps[0] = Box::default();
+            if c == 0 && !self.seps.keys.is_empty() {
+                self.seps.set(0, Box::default());
             }
             return;
         }
@@ -399,10 +432,10 @@ impl Internal {
         match (&mut self.children[left], right) {
             (Node::Leaf(a), Node::Leaf(b)) => a.append(b),
             (Node::Internal(a), Node::Internal(mut b)) => {
-                b.seps[0] = sep;
+                b.seps.set(0, sep);
                 a.children.append(&mut b.children);
                 a.counts.append(&mut b.counts);
-                a.seps.append(&mut b.seps);
+                a.seps.append(b.seps);
             }
             _ => unreachable!("siblings are at the same depth"),
         }
@@ -427,7 +460,14 @@ impl Leaf {
 
     /// `Ok(i)` if an item's key equals `k`, else `Err(i)`, where it would go.
     fn search(&self, k: &[u8]) -> Result<usize, usize> {
-        let (mut lo, mut hi) = (0, self.len());
+        // Runs whose first head is below `k`'s hold only smaller keys up to
+        // the last of them; a run whose first head is above holds only
+        // larger keys from there on.
+        let h = head(k);
+        let below = self.marks.partition_point(|&m| m < h);
+        let above = below + self.marks[below..].partition_point(|&m| m == h);
+        let mut lo = below.saturating_sub(1) * MARK_EVERY;
+        let mut hi = if above < self.marks.len() { above * MARK_EVERY } else { self.len() };
         while lo < hi {
             let mid = (lo + hi) / 2;
             match key(self.item(mid)).cmp(k) {
@@ -447,6 +487,7 @@ impl Leaf {
             *e += n;
         }
         self.ends.insert(i, at as u32 + n);
+        self.remark(i);
     }
 
     fn remove_at(&mut self, i: usize) {
@@ -457,6 +498,7 @@ impl Leaf {
         for end in &mut self.ends[i..] {
             *end -= n;
         }
+        self.remark(i);
     }
 
     fn split_off(&mut self, at: usize) -> Leaf {
@@ -465,13 +507,79 @@ impl Leaf {
         let ends = self.ends.split_off(at).into_iter().map(|e| e - offset as u32).collect();
         self.data.shrink_to_fit();
         self.ends.shrink_to_fit();
-        Leaf { data, ends }
+        self.remark(at);
+        let mut right = Leaf { data, ends, marks: Vec::new() };
+        right.remark(0);
+        right
     }
 
     fn append(&mut self, other: Leaf) {
         let offset = self.data.len() as u32;
         self.data.extend_from_slice(&other.data);
+        let at = self.len();
         self.ends.extend(other.ends.into_iter().map(|e| e + offset));
+        self.remark(at);
+    }
+
+    /// Recomputes the marks of the items from `i` on, after they moved.
+    fn remark(&mut self, i: usize) {
+        let first = i / MARK_EVERY;
+        self.marks.truncate(first);
+        for j in (first * MARK_EVERY..self.len()).step_by(MARK_EVERY) {
+            let h = head(key(self.item(j)));
+            self.marks.push(h);
+        }
+    }
+}
+
+/// A key's first eight bytes as a big-endian integer, zero-padded. Heads
+/// order keys: `head(a) < head(b)` implies `a < b`; equal heads say nothing.
+#[inline]
+fn head(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
+}
+
+impl Seps {
+    fn from_vec(keys: Vec<Box<[u8]>>) -> Self {
+        let heads = keys.iter().map(|k| head(k)).collect();
+        Seps { keys, heads }
+    }
+
+    fn push(&mut self, key: Box<[u8]>) {
+        self.heads.push(head(&key));
+        self.keys.push(key);
+    }
+
+    fn insert(&mut self, i: usize, key: Box<[u8]>) {
+        self.heads.insert(i, head(&key));
+        self.keys.insert(i, key);
+    }
+
+    fn remove(&mut self, i: usize) -> Box<[u8]> {
+        self.heads.remove(i);
+        self.keys.remove(i)
+    }
+
+    /// Replaces key `i`; returns the old one.
+    fn set(&mut self, i: usize, key: Box<[u8]>) -> Box<[u8]> {
+        self.heads[i] = head(&key);
+        std::mem::replace(&mut self.keys[i], key)
+    }
+
+    fn split_off(&mut self, at: usize) -> Seps {
+        Seps { keys: self.keys.split_off(at), heads: self.heads.split_off(at) }
+    }
+
+    fn append(&mut self, mut other: Seps) {
+        self.keys.append(&mut other.keys);
+        self.heads.append(&mut other.heads);
+    }
+
+    fn memory(&self) -> usize {
+        self.keys.capacity() * std::mem::size_of::<Box<[u8]>>() + self.heads.capacity() * 8 + self.keys.iter().map(|k| k.len()).sum::<usize>()
     }
 }
 
