@@ -78,6 +78,46 @@ defmodule Realtime.Gateway.LifecycleTest do
     Client.close(c2, 1000)
   end
 
+  test "a guild encodes what its sessions read; one that resumes in the other encoding gets events transcoded", %{port: port} do
+    post = fn content ->
+      {200, _, m} = Client.rest(port, :post, "/api/v10/channels/#{@general}/messages", @demo, Realtime.JSON.encode(%{"content" => content}))
+      m["id"]
+    end
+
+    # JSON and ETF sessions side by side each read their own encoding.
+    [j, e] = for enc <- [:json, :etf], do: Client.connect(port, encoding: enc)
+    ready = Client.identify(j, @demo)
+    Client.identify(e, @demo)
+    for c <- [j, e], _ <- 1..2, do: Client.await_dispatch(c, "GUILD_CREATE")
+    id = post.("both encodings")
+    [last, _] = for c <- [j, e], do: assert(%{"d" => %{"id" => ^id}, "s" => _} = Client.await_dispatch(c, "MESSAGE_CREATE"))["s"]
+    Client.close(e, 1000)
+
+    # The JSON session drops; events while away are encoded for JSON only.
+    Client.close(j, :drop)
+    Process.sleep(50)
+    etf_encodes = encodes("etf")
+    away = post.("while away")
+
+    c = Client.connect(port, encoding: :etf)
+    {:frame, %{"op" => 10}} = Client.recv(c)
+    Client.send_frame(c, 6, %{"token" => @demo, "session_id" => ready["d"]["session_id"], "seq" => last})
+    assert %{"s" => s, "d" => %{"id" => ^away, "content" => "while away"}} = Client.await_dispatch(c, "MESSAGE_CREATE")
+    assert s == last + 1
+    Client.await_dispatch(c, "RESUMED")
+    live = post.("live")
+    assert %{"d" => %{"id" => ^live, "content" => "live"}} = Client.await_dispatch(c, "MESSAGE_CREATE")
+    # The guild still counts the session as JSON: its socket transcoded.
+    assert encodes("etf") == etf_encodes
+    Client.close(c, 1000)
+  end
+
+  defp encodes(encoding) do
+    {_, _, series} = Enum.find(Realtime.Metrics.read().histograms, &(elem(&1, 0) == "realtime_gateway_encode_seconds"))
+    [{_, _, _, count, _}] = for {[{"encoding", ^encoding}], _, _, _, _} = s <- series, do: s
+    count
+  end
+
   test "resuming an unknown session, or one the client closed with 1000, is Invalid Session", %{port: port} do
     c = Client.connect(port)
     {:frame, %{"op" => 10}} = Client.recv(c)

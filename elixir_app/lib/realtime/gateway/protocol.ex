@@ -80,7 +80,9 @@ defmodule Realtime.Gateway.Protocol do
 
   @doc """
   A dispatch frame. `payload` is `{:term, d}`, or `{:encoded, %{json: bin,
-  etf: bin}}` with `d` encoded once for every recipient.
+  etf: bin}}` with `d` encoded once for every recipient. A guild encodes
+  only what its recipients read; a session that resumed in the other
+  encoding gets the event transcoded from the one there is.
   """
   @spec dispatch(encoding, pos_integer, String.t(), {:term, term} | {:encoded, map}) :: iodata
   def dispatch(:json, seq, t, {:term, d}), do: dispatch(:json, seq, t, {:encoded, %{json: JSON.encode(d)}})
@@ -90,6 +92,16 @@ defmodule Realtime.Gateway.Protocol do
 
   def dispatch(:json, seq, t, {:encoded, %{json: d}}),
     do: [~s({"op":0,"s":), Integer.to_string(seq), ~s(,"t":"), t, ~s(","d":), d, ?}]
+
+  def dispatch(:json, seq, t, {:encoded, %{etf: etf}}) do
+    {:ok, d} = ETF.decode(etf)
+    dispatch(:json, seq, t, {:term, d})
+  end
+
+  def dispatch(:etf, seq, t, {:encoded, %{json: json} = encoded}) when not is_map_key(encoded, :etf) do
+    {:ok, d} = JSON.decode(json)
+    dispatch(:etf, seq, t, {:term, d})
+  end
 
   def dispatch(:etf, seq, t, {:encoded, %{etf: <<131, d::binary>>}}) do
     [

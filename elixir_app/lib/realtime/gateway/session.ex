@@ -22,7 +22,7 @@ defmodule Realtime.Gateway.Session do
   @rejoin_every 100
   @rejoin_attempts 100
 
-  defstruct [:id, :user, :intents, :shard, :large_threshold, :socket, :socket_ref, :expiry, :identified_at, seq: 0, buffer: nil, guilds: %{}, phase: "identifying"]
+  defstruct [:id, :user, :intents, :shard, :large_threshold, :encoding, :socket, :socket_ref, :expiry, :identified_at, seq: 0, buffer: nil, guilds: %{}, phase: "identifying"]
 
   @doc """
   Starts a session for an authenticated Identify and attaches `socket`.
@@ -82,6 +82,7 @@ defmodule Realtime.Gateway.Session do
       intents: Keyword.fetch!(opts, :intents),
       shard: Keyword.get(opts, :shard, {0, 1}),
       large_threshold: Keyword.get(opts, :large_threshold, 50),
+      encoding: Keyword.get(opts, :encoding, :json),
       identified_at: Keyword.get_lazy(opts, :identified_at, fn -> System.monotonic_time(:microsecond) end),
       buffer: ReplayBuffer.new(Application.get_env(:realtime, :replay_buffer, 1000))
     }
@@ -136,7 +137,7 @@ defmodule Realtime.Gateway.Session do
   # A guild can go down at any moment, even between the lookup and the
   # call (its registration outlives it briefly): that is not our crash.
   defp subscribe(pid, state) do
-    Guild.subscribe(pid, self(), state.user.id, state.intents, large_threshold: state.large_threshold)
+    Guild.subscribe(pid, self(), state.user.id, state.intents, large_threshold: state.large_threshold, encoding: state.encoding)
   catch
     :exit, _ -> {:error, :guild_down}
   end

@@ -142,7 +142,7 @@ defmodule Realtime.Gateway.Socket do
          :ok <- intents(intents, user),
          :ok <- sharding_required(user, shard),
          :ok <- admit(user, shard) do
-      opts = [user: user, intents: intents, shard: shard, large_threshold: threshold, identified_at: state.received_at]
+      opts = [user: user, intents: intents, shard: shard, large_threshold: threshold, encoding: state.encoding, identified_at: state.received_at]
       {:ok, session, id} = Session.start(self(), opts)
       Process.monitor(session)
       state = %{state | session: session, session_id: id, user: user, shard: shard}

@@ -51,6 +51,9 @@ defmodule Realtime.Guild.State do
     lazy: %Realtime.Guild.LazyLists{},
     # Slots that get the firehose; in passive guilds, only after subscribing.
     active: nil,
+    # Slots whose session speaks ETF: a dispatch encodes only what its
+    # recipients read.
+    etf: nil,
     # What passive sessions are told at the next PASSIVE_UPDATE_V2.
     passive_channels: %{},
     passive_members: MapSet.new(),
@@ -78,6 +81,7 @@ defmodule Realtime.Guild.State do
       table: Fanout.new(),
       connected: Bitmap.new(),
       active: Bitmap.new(),
+      etf: Bitmap.new(),
       intents: Map.new(@intent_views, &{&1, Bitmap.new()}),
       views: Map.new(guild.channels, fn {id, _} -> {id, Bitmap.new()} end)
     }
@@ -99,6 +103,7 @@ defmodule Realtime.Guild.State do
         Fanout.put(state.table, slot, session)
         Bitmap.put(state.connected, slot)
         state = if passive_guild?(state), do: state, else: activate(state, slot, user_id)
+        if Keyword.get(opts, :encoding) == :etf, do: Bitmap.put(state.etf, slot)
         for {name, bm} <- state.intents, Intents.has?(intents, name), do: Bitmap.put(bm, slot)
         put_views(state, slot, member)
 
@@ -169,7 +174,7 @@ defmodule Realtime.Guild.State do
         %{user_id: user_id} = state.slots[slot]
         state = if Bitmap.member?(state.active, slot), do: %{state | audience: Audience.session_down(state.audience, user_id)}, else: state
         Fanout.delete(state.table, slot)
-        for bm <- [state.connected, state.active | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
+        for bm <- [state.connected, state.active, state.etf | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
         state = %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
         state |> LazyLists.unsubscribe(session) |> LazyLists.member_changed(user_id)
     end
@@ -312,14 +317,22 @@ defmodule Realtime.Guild.State do
   @spec check(non_neg_integer, atom, atom) :: :ok | {:error, atom}
   def check(perms, name, error), do: if(Permissions.has?(perms, Permissions.bit(name)), do: :ok, else: {:error, error})
 
-  @doc "Encodes `d` once per encoding and delivers it to the sessions in `recipients`."
+  @doc """
+  Encodes `d` once in each encoding that `recipients` read (JSON, ETF, or
+  both) and delivers it to them.
+  """
   @spec dispatch(t, Bitmap.t(), String.t(), map) :: non_neg_integer
   def dispatch(state, recipients, t, d) do
-    if Bitmap.size(recipients) == 0 do
+    total = Bitmap.size(recipients)
+
+    if total == 0 do
       0
     else
+      etf = Bitmap.intersection_size(recipients, state.etf)
+      # Each encoding once, and only if a recipient reads it.
+      encoded = if etf < total, do: %{json: Metrics.time(:encode, "json", fn -> JSON.encode(d) end)}, else: %{}
+      encoded = if etf > 0, do: Map.put(encoded, :etf, Metrics.time(:encode, "etf", fn -> ETF.encode(d) end)), else: encoded
       # `at` lets each connection time the event's delivery.
-      encoded = %{json: Metrics.time(:encode, "json", fn -> JSON.encode(d) end), etf: Metrics.time(:encode, "etf", fn -> ETF.encode(d) end)}
       message = {:gateway_dispatch, t, {:encoded, Map.put(encoded, :at, System.monotonic_time(:microsecond))}}
       n = Metrics.time(:fanout, nil, fn -> Fanout.send(state.table, recipients, message) end)
       Metrics.inc(:dispatched, t)
