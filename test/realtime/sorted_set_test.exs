@@ -210,4 +210,17 @@ defmodule Realtime.SortedSetTest do
       assert SortedSet.slice(set, 10, 3) == [11, 12, 13]
     end
   end
+
+  test "at_many answers several positions in one call, default for those out of range" do
+    set = SortedSet.from_enumerable([:b, 3, "x", {1}, :a])
+    assert SortedSet.at_many(set, [0, 4, 2, 5, -1, 0x1_0000_0000_0000_0000, 1], :none) == [3, "x", :b, :none, :none, :none, :a]
+    assert SortedSet.at_many(set, []) == []
+    # A member that is itself :error or {:ok, _} comes back as it is.
+    set = SortedSet.from_enumerable([:error, {:ok, 1}])
+    assert SortedSet.at_many(set, [0, 1, 2]) == [:error, {:ok, 1}, nil]
+    assert_raise ArgumentError, ~r/indices must be integers/, fn -> SortedSet.at_many(set, [0, :x]) end
+    # A long list moves to a dirty scheduler and still answers in order.
+    big = SortedSet.from_proper_enumerable(Enum.to_list(0..49_999))
+    assert SortedSet.at_many(big, Enum.to_list(49_999..0//-1)) == Enum.to_list(49_999..0//-1)
+  end
 end

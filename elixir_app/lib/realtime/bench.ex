@@ -44,6 +44,36 @@ defmodule Realtime.Bench do
   end
 
   @doc """
+  Like `compare/4`, but robust to a noisy machine: `rounds` rounds, each
+  measuring the baseline and every case once, in an order that alternates
+  between rounds (A B C, C B A, ...). Each case's figure in a round is
+  divided by the baseline's in the same round; the table gives each case's
+  median time, and the median ratio with its spread (min..max) over the
+  rounds. Returns `[{name, median_ns, [ratios]}]`.
+  """
+  @spec rounds(String.t(), {String.t(), case_fun}, [{String.t(), case_fun}], pos_integer, keyword) :: [{String.t(), float, [float]}]
+  def rounds(title, {base_name, _} = baseline, cases, rounds, opts \\ []) do
+    all = [baseline | cases]
+
+    runs =
+      for r <- 1..rounds do
+        order = if rem(r, 2) == 0, do: Enum.reverse(all), else: all
+        Map.new(order, fn {name, fun} -> {name, measure(name, fun, opts).median_ns} end)
+      end
+
+    IO.puts("\n## #{title} (#{rounds} interleaved rounds)")
+    IO.puts(row(["case", "median", "ratio (median)", "spread"]))
+
+    for {name, _} <- all do
+      ratios = runs |> Enum.map(&(&1[name] / &1[base_name])) |> Enum.sort()
+      m = runs |> Enum.map(& &1[name]) |> Enum.sort() |> percentile(50)
+      label = if name == base_name, do: "#{name} (baseline)", else: name
+      IO.puts(row([label, fmt(m), :io_lib.format("~.2fx", [percentile(ratios, 50)]), :io_lib.format("~.2f..~.2f", [hd(ratios), List.last(ratios)])]))
+      {name, m, ratios}
+    end
+  end
+
+  @doc """
   Measures one function and returns its figures, without printing.
   """
   @spec measure(String.t(), case_fun, keyword) :: result

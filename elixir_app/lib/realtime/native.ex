@@ -57,6 +57,7 @@ defmodule Realtime.Native do
   def sorted_set_find_index(_set, _term), do: not_loaded()
   @doc false
   def sorted_set_at(_set, _index), do: not_loaded()
+  def sorted_set_at_many(_set, _indices), do: not_loaded()
   @doc false
   def sorted_set_slice(_set, _start, _amount), do: not_loaded()
   @doc false

@@ -137,6 +137,26 @@ defmodule Realtime.SortedSet do
   def at(_set, index, default) when is_integer(index), do: default
 
   @doc """
+  The members at each of `indices`, `default` for those out of range: one
+  call, under one lock, for callers that need several positions at once
+  (the member list reads the first and last rows of every window). Not in
+  Discord's API.
+
+  Raises `ArgumentError` unless `indices` is a list of integers.
+  """
+  @spec at_many(t, [integer], any) :: [any]
+  def at_many(set, indices, default \\ nil) when is_list(indices) do
+    unless Enum.all?(indices, &is_integer/1), do: raise(ArgumentError, "indices must be integers, got: #{inspect(indices)}")
+
+    set
+    |> call(:at_many, indices, nil, Native.sorted_set_at_many(set, indices))
+    |> Enum.map(fn
+      {:ok, term} -> term
+      :error -> default
+    end)
+  end
+
+  @doc """
   Up to `amount` members from index `start`. Out-of-range and huge values
   are clamped, so the result is `[]` rather than an exception.
   """

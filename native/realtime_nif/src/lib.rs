@@ -34,6 +34,7 @@ pub mod atoms {
         remove,
         find_index,
         at,
+        at_many,
         slice,
         badarg,
         not_finite,

@@ -179,6 +179,26 @@ fn at<'a>(env: Env<'a>, res: &SetResource, index: usize, mode: Mode) -> Result<T
     }
 }
 
+/// `{:ok, item}` or `:error` (out of range) for each of `indices` (a
+/// list of integers), under one lock.
+fn at_many<'a>(env: Env<'a>, res: &SetResource, indices: Term<'a>, mode: Mode) -> Result<Term<'a>, Stop> {
+    let badarg = || Stop::Error(atoms::badarg());
+    let set = lock(res, mode)?;
+    let mut budget = mode.budget();
+    let mut terms = Vec::new();
+    for t in indices.into_list_iterator().map_err(|_| badarg())? {
+        // Negative and huge integers are out of range like any other.
+        let item = t.decode::<usize>().ok().and_then(|i| set.get(i));
+        budget = budget.checked_sub(1 + item.map_or(0, |it| it.len() / 16)).ok_or(Stop::Reschedule)?;
+        terms.push(match item {
+            Some(item) => (atoms::ok(), decode(env, item)).encode(env),
+            None => atoms::error().encode(env),
+        });
+    }
+    drop(set);
+    Ok(terms.encode(env))
+}
+
 fn slice<'a>(env: Env<'a>, res: &SetResource, start: usize, amount: usize, mode: Mode) -> Result<Term<'a>, Stop> {
     let set = lock(res, mode)?;
     let mut budget = mode.budget();
@@ -257,6 +277,11 @@ fn sorted_set_at(env: Env, set: ResourceArc<SetResource>, index: usize) -> Term 
 }
 
 #[rustler::nif]
+fn sorted_set_at_many<'a>(env: Env<'a>, set: ResourceArc<SetResource>, indices: Term<'a>) -> Term<'a> {
+    finish(env, at_many(env, &set, indices, Mode::Normal))
+}
+
+#[rustler::nif]
 fn sorted_set_slice(env: Env, set: ResourceArc<SetResource>, start: usize, amount: usize) -> Term {
     finish(env, slice(env, &set, start, amount, Mode::Normal))
 }
@@ -273,6 +298,8 @@ fn sorted_set_dirty<'a>(env: Env<'a>, set: ResourceArc<SetResource>, op: Atom, a
         find_index(env, &set, a, m)
     } else if op == atoms::at() {
         at(env, &set, a.decode()?, m)
+    } else if op == atoms::at_many() {
+        at_many(env, &set, a, m)
     } else if op == atoms::slice() {
         slice(env, &set, a.decode()?, b.decode()?, m)
     } else {

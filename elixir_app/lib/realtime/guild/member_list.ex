@@ -165,16 +165,17 @@ defmodule Realtime.Guild.MemberList do
   defp header(rank), do: {rank, :header, 0}
 
   # After an insert at `idx`, windows starting after it got a new first row.
-  defp heads(list, idx, windows), do: Map.new(for(s <- windows, s > idx, r = row_at(list, s), do: {s, r}))
+  defp heads(list, idx, windows), do: rows_at(list, for(s <- windows, s > idx, do: s))
 
   # After a delete at `idx`, windows ending at or after it got a new last row.
-  defp tails(list, idx, windows), do: Map.new(for(s <- windows, s + 99 >= idx, r = row_at(list, s + 99), do: {s + 99, r}))
+  defp tails(list, idx, windows), do: rows_at(list, for(s <- windows, s + 99 >= idx, do: s + 99))
 
-  defp row_at(list, index) do
-    case SortedSet.at(list.set, index) do
-      nil -> nil
-      key -> to_row(list, key)
-    end
+  # The rows at `indices` that exist, read in one call.
+  defp rows_at(_list, []), do: %{}
+
+  defp rows_at(list, indices) do
+    rows = SortedSet.at_many(list.set, indices)
+    for {i, key} <- Enum.zip(indices, rows), key != nil, into: %{}, do: {i, to_row(list, key)}
   end
 
   defp to_row(list, {rank, :header, 0}), do: {:group, rank, list.groups[rank]}
