@@ -11,7 +11,8 @@
 #
 # Rounds interleave the two libraries (which goes first alternates); the
 # table gives the median of our time / Discord's time per round, and the
-# spread. Goal: ≤ 0.33 on every single op.
+# spread. Goal: ≤ 0.33 on every single op. Then, against :gb_sets:
+# add with random keys (goal ≤ 0.6) and to_list (goal ≤ 2).
 #
 # Discord's library is cloned and built by
 # benches/discord/build_sorted_set_nif.sh into _build/discord/ (run here if
@@ -107,6 +108,7 @@ defmodule Bench.SortedSetDiscordScript do
       end
 
     true = SortedSet.size(ours) == n and Discord.SortedSet.size(theirs) == n
+    gb_sets(shape, ours, sorted, fresh, rounds)
 
     IO.puts("\n## #{shape}")
     IO.puts(Enum.map_join(["op", "ours (median)", "Discord (median)", "ours / Discord (median, spread)"], "", &String.pad_trailing(&1, 34)))
@@ -115,6 +117,40 @@ defmodule Bench.SortedSetDiscordScript do
       runs = for {^name, t} <- results, do: t
       ratios = runs |> Enum.map(&(&1.ours / &1.discord)) |> Enum.sort()
       cols = [name, Bench.fmt(median(Enum.map(runs, & &1.ours))), Bench.fmt(median(Enum.map(runs, & &1.discord))), "#{f(median(ratios))} (#{f(hd(ratios))}..#{f(List.last(ratios))})"]
+      IO.puts(Enum.map_join(cols, "", &String.pad_trailing(&1, 34)))
+    end
+  end
+
+  # Against :gb_sets, the set users have without a NIF: the same random
+  # adds (each threading the new set) and to_list, interleaved.
+  defp gb_sets(shape, ours, sorted, fresh, rounds) do
+    gb = :gb_sets.from_ordset(sorted)
+    count = length(fresh)
+
+    runs =
+      for r <- 1..rounds do
+        cases = [
+          {"add, random keys", fn -> time(fn -> each(fresh, &SortedSet.add(ours, &1)) end) / count end,
+           fn -> time(fn -> List.foldl(fresh, gb, &:gb_sets.add/2) end) / count end},
+          {"to_list", fn -> time(fn -> SortedSet.to_list(ours) end) end, fn -> time(fn -> :gb_sets.to_list(gb) end) end}
+        ]
+
+        for {name, a, b} <- cases do
+          {ta, tb} = if rem(r, 2) == 0, do: (tb = b.(); {a.(), tb}), else: {a.(), b.()}
+          # Keep the set as it was: take the added keys out again.
+          if name =~ "add", do: each(fresh, &SortedSet.remove(ours, &1))
+          {name, ta, tb}
+        end
+      end
+      |> List.flatten()
+
+    IO.puts("\n## #{shape}: against :gb_sets")
+    IO.puts(Enum.map_join(["op", "ours (median)", ":gb_sets (median)", "ours / :gb_sets (median, spread)"], "", &String.pad_trailing(&1, 34)))
+
+    for name <- ["add, random keys", "to_list"] do
+      rs = for {^name, a, b} <- runs, do: {a, b}
+      ratios = rs |> Enum.map(fn {a, b} -> a / b end) |> Enum.sort()
+      cols = [name, Bench.fmt(median(Enum.map(rs, &elem(&1, 0)))), Bench.fmt(median(Enum.map(rs, &elem(&1, 1)))), "#{f(median(ratios))} (#{f(hd(ratios))}..#{f(List.last(ratios))})"]
       IO.puts(Enum.map_join(cols, "", &String.pad_trailing(&1, 34)))
     end
   end

@@ -8,7 +8,7 @@
 
 use crate::atoms;
 use crate::sched::{finish, Mode, Stop, NORMAL_BUDGET};
-use crate::value::{self, Unconvertible};
+use crate::value::{self, TermStack, Unconvertible};
 use rustler::{Atom, Encoder, Env, NifResult, ResourceArc, Term};
 use crate::raw;
 use crate::sched::spend;
@@ -134,10 +134,10 @@ fn via_value(w: &mut ItemWriter, t: Term, budget: &mut usize, depth: usize) -> R
     Ok(w.value(&v, depth)?)
 }
 
-/// Decodes a stored item into a term.
-fn decode<'a>(env: Env<'a>, item: &[u8]) -> Term<'a> {
-    let v = term::decode(item).expect("items in the set were encoded by this crate");
-    value::to_term(env, &v)
+/// Decodes a stored item into a term, on `terms`' reused stack.
+fn decode<'a>(terms: &mut TermStack<'a>, item: &[u8]) -> Term<'a> {
+    term::decode_with(item, terms).expect("items in the set were encoded by this crate");
+    terms.pop().expect("a decoded item pushes one term")
 }
 
 /// Looks a term up by its key; a term that cannot be a member is absent.
@@ -175,7 +175,7 @@ fn at<'a>(env: Env<'a>, res: &SetResource, index: usize, mode: Mode) -> Result<T
     match set.get(index) {
         None => Ok(atoms::error().encode(env)),
         Some(item) if mode == Mode::Normal && item.len() / 64 > NORMAL_BUDGET => Err(Stop::Reschedule),
-        Some(item) => Ok((atoms::ok(), decode(env, item)).encode(env)),
+        Some(item) => Ok((atoms::ok(), decode(&mut TermStack::new(env), item)).encode(env)),
     }
 }
 
@@ -185,13 +185,14 @@ fn at_many<'a>(env: Env<'a>, res: &SetResource, indices: Term<'a>, mode: Mode) -
     let badarg = || Stop::Error(atoms::badarg());
     let set = lock(res, mode)?;
     let mut budget = mode.budget();
+    let mut stack = TermStack::new(env);
     let mut terms = Vec::new();
     for t in indices.into_list_iterator().map_err(|_| badarg())? {
         // Negative and huge integers are out of range like any other.
         let item = t.decode::<usize>().ok().and_then(|i| set.get(i));
         budget = budget.checked_sub(1 + item.map_or(0, |it| it.len() / 16)).ok_or(Stop::Reschedule)?;
         terms.push(match item {
-            Some(item) => (atoms::ok(), decode(env, item)).encode(env),
+            Some(item) => (atoms::ok(), decode(&mut stack, item)).encode(env),
             None => atoms::error().encode(env),
         });
     }
@@ -202,10 +203,11 @@ fn at_many<'a>(env: Env<'a>, res: &SetResource, indices: Term<'a>, mode: Mode) -
 fn slice<'a>(env: Env<'a>, res: &SetResource, start: usize, amount: usize, mode: Mode) -> Result<Term<'a>, Stop> {
     let set = lock(res, mode)?;
     let mut budget = mode.budget();
+    let mut stack = TermStack::new(env);
     let mut terms = Vec::with_capacity(amount.min(set.len().saturating_sub(start)));
     for item in set.iter_from(start).take(amount) {
         budget = budget.checked_sub(1 + item.len() / 16).ok_or(Stop::Reschedule)?;
-        terms.push(decode(env, item));
+        terms.push(decode(&mut stack, item));
     }
     drop(set);
     Ok(terms.encode(env))

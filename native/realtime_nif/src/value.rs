@@ -1,9 +1,10 @@
-//! Conversions between BEAM terms and `sorted_set::Value`.
+//! Conversions between BEAM terms and `sorted_set::Value`, and building
+//! terms straight from stored items.
 
 use rustler::types::tuple::{get_tuple, make_tuple};
 use crate::raw;
-use rustler::{Atom, Binary, Env, MapIterator, Term, TermType};
-use sorted_set::term::MAX_DEPTH;
+use rustler::{Atom, Binary, Encoder, Env, MapIterator, Term, TermType};
+use sorted_set::term::{Build, MAX_DEPTH};
 use sorted_set::Value;
 use std::borrow::Cow;
 
@@ -120,54 +121,94 @@ fn bits_from_etf(etf: &[u8]) -> Option<Value<'static>> {
     }
 }
 
-/// Builds the term for a value.
-pub fn to_term<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
-    match value {
-        Value::Int(i) => rustler::Encoder::encode(i, env),
-        Value::Float(f) => rustler::Encoder::encode(f, env),
-        Value::BigInt { negative, magnitude } => {
-            let mut etf = vec![131, 111];
-            etf.extend_from_slice(&(magnitude.len() as u32).to_be_bytes());
-            etf.push(u8::from(*negative));
-            etf.extend(magnitude.iter().rev());
-            from_etf(env, &etf)
-        }
-        Value::Atom(s) if s.is_ascii() => {
-            Atom::from_bytes(env, s.as_bytes()).expect("atoms from the set existed when added").to_term(env)
-        }
-        Value::Atom(s) => {
+/// Builds BEAM terms straight from a stored item (`term::decode_with`),
+/// with no `Value` in between. Its stack is reused from item to item, so
+/// tuples and lists cost no allocation once it has grown.
+pub struct TermStack<'a> {
+    env: Env<'a>,
+    stack: Vec<Term<'a>>,
+}
+
+impl<'a> TermStack<'a> {
+    pub fn new(env: Env<'a>) -> Self {
+        TermStack { env, stack: Vec::new() }
+    }
+
+    /// The term just decoded.
+    pub fn pop(&mut self) -> Option<Term<'a>> {
+        self.stack.pop()
+    }
+
+    fn take(&mut self, n: usize) -> usize {
+        self.stack.len().saturating_sub(n)
+    }
+}
+
+impl<'a, 'b> Build<'b> for TermStack<'a> {
+    fn int(&mut self, i: i64) {
+        self.stack.push(i.encode(self.env));
+    }
+
+    fn big_int(&mut self, negative: bool, magnitude: &[u8]) {
+        let mut etf = vec![131, 111];
+        etf.extend_from_slice(&(magnitude.len() as u32).to_be_bytes());
+        etf.push(u8::from(negative));
+        etf.extend(magnitude.iter().rev());
+        self.stack.push(from_etf(self.env, &etf));
+    }
+
+    fn float(&mut self, f: f64) {
+        self.stack.push(f.encode(self.env));
+    }
+
+    fn atom(&mut self, text: Cow<'b, str>) {
+        let term = if text.is_ascii() {
+            Atom::from_bytes(self.env, text.as_bytes()).expect("atoms from the set existed when added").to_term(self.env)
+        } else {
             let mut etf = vec![131, 118];
-            etf.extend_from_slice(&(s.len() as u16).to_be_bytes());
-            etf.extend_from_slice(s.as_bytes());
-            from_etf(env, &etf)
-        }
-        Value::Bitstring { bytes, trailing_bits: 0 } => raw::binary_copy(env, bytes),
-        Value::Bitstring { bytes, trailing_bits } => {
+            etf.extend_from_slice(&(text.len() as u16).to_be_bytes());
+            etf.extend_from_slice(text.as_bytes());
+            from_etf(self.env, &etf)
+        };
+        self.stack.push(term);
+    }
+
+    fn bits(&mut self, bytes: Cow<'b, [u8]>, trailing_bits: u8) {
+        let term = if trailing_bits == 0 {
+            raw::binary_copy(self.env, &bytes)
+        } else {
             let mut etf = vec![131, 77];
             etf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            etf.push(*trailing_bits);
-            etf.extend_from_slice(bytes);
-            from_etf(env, &etf)
+            etf.push(trailing_bits);
+            etf.extend_from_slice(&bytes);
+            from_etf(self.env, &etf)
+        };
+        self.stack.push(term);
+    }
+
+    fn tuple(&mut self, arity: usize) {
+        let at = self.take(arity);
+        let tuple = make_tuple(self.env, &self.stack[at..]);
+        self.stack.truncate(at);
+        self.stack.push(tuple);
+    }
+
+    fn list(&mut self, len: usize, improper: bool) {
+        let mut list = if improper { self.stack.pop().unwrap_or_else(|| Term::list_new_empty(self.env)) } else { Term::list_new_empty(self.env) };
+        let at = self.take(len);
+        for &item in self.stack[at..].iter().rev() {
+            list = list.list_prepend(item);
         }
-        Value::Tuple(items) => {
-            let terms: Vec<Term> = items.iter().map(|v| to_term(env, v)).collect();
-            make_tuple(env, &terms)
-        }
-        Value::List { items, tail } => {
-            let mut list = match tail {
-                None => Term::list_new_empty(env),
-                Some(t) => to_term(env, t),
-            };
-            for item in items.iter().rev() {
-                list = list.list_prepend(to_term(env, item));
-            }
-            list
-        }
-        Value::Map(pairs) => {
-            let keys: Vec<Term> = pairs.iter().map(|(k, _)| to_term(env, k)).collect();
-            let values: Vec<Term> = pairs.iter().map(|(_, v)| to_term(env, v)).collect();
-            Term::map_from_term_arrays(env, &keys, &values).expect("keys were unique when added")
-        }
+        self.stack.truncate(at);
+        self.stack.push(list);
+    }
+
+    fn map(&mut self, len: usize) {
+        let at = self.take(2 * len);
+        let (keys, values) = self.stack[at..].split_at(len.min(self.stack.len() - at));
+        let map = Term::map_from_term_arrays(self.env, keys, values).expect("keys were unique when added");
+        self.stack.truncate(at);
+        self.stack.push(map);
     }
 }
 

@@ -156,15 +156,91 @@ pub fn key(item: &[u8]) -> &[u8] {
 /// Decodes an item produced by [`encode`], borrowing atoms and binaries
 /// from it where their bytes needed no escaping.
 pub fn decode(item: &[u8]) -> Result<Value<'_>, DecodeError> {
+    let mut values = ValueStack(Vec::new());
+    decode_with(item, &mut values)?;
+    values.0.pop().ok_or(DecodeError)
+}
+
+/// Decodes an item into `build`, piece by piece (see [`Build`]); on
+/// success `build` has pushed exactly one more term.
+pub fn decode_with<'b, B: Build<'b>>(item: &'b [u8], build: &mut B) -> Result<(), DecodeError> {
     let (hint_len, n) = read_leb(item).ok_or(DecodeError)?;
     let hint_end = n.checked_add(hint_len as usize).ok_or(DecodeError)?;
     let hint = item.get(n..hint_end).ok_or(DecodeError)?;
     let mut r = Reader { buf: &item[hint_end..], pos: 0, hint, numbers: 0, exact: false };
-    let v = r.value(0)?;
+    r.value(build, 0)?;
     if r.pos != r.buf.len() {
         return Err(DecodeError);
     }
-    Ok(v)
+    Ok(())
+}
+
+/// What [`decode_with`] builds terms into: a stack of the builder's own
+/// terms. [`decode`] builds [`Value`]s; the NIF builds BEAM terms directly,
+/// with no `Value` in between. Calls come in depth-first order; each scalar
+/// pushes one term, and each compound takes its parts off the top of the
+/// stack and pushes itself:
+/// - `tuple(n)`: the last `n` terms are the elements;
+/// - `list(n, improper)`: the last `n` terms, then the tail if improper;
+/// - `map(n)`: the last `2n` terms, `n` keys then their `n` values.
+pub trait Build<'b> {
+    fn int(&mut self, i: i64);
+    /// An integer beyond `i64`, as sign and big-endian magnitude.
+    fn big_int(&mut self, negative: bool, magnitude: &[u8]);
+    fn float(&mut self, f: f64);
+    fn atom(&mut self, text: Cow<'b, str>);
+    fn bits(&mut self, bytes: Cow<'b, [u8]>, trailing_bits: u8);
+    fn tuple(&mut self, arity: usize);
+    fn list(&mut self, len: usize, improper: bool);
+    fn map(&mut self, len: usize);
+}
+
+struct ValueStack<'b>(Vec<Value<'b>>);
+
+impl<'b> ValueStack<'b> {
+    fn take(&mut self, n: usize) -> Vec<Value<'b>> {
+        let at = self.0.len().saturating_sub(n);
+        self.0.split_off(at)
+    }
+}
+
+impl<'b> Build<'b> for ValueStack<'b> {
+    fn int(&mut self, i: i64) {
+        self.0.push(Value::Int(i));
+    }
+
+    fn big_int(&mut self, negative: bool, magnitude: &[u8]) {
+        self.0.push(Value::BigInt { negative, magnitude: Cow::Owned(magnitude.to_vec()) });
+    }
+
+    fn float(&mut self, f: f64) {
+        self.0.push(Value::Float(f));
+    }
+
+    fn atom(&mut self, text: Cow<'b, str>) {
+        self.0.push(Value::Atom(text));
+    }
+
+    fn bits(&mut self, bytes: Cow<'b, [u8]>, trailing_bits: u8) {
+        self.0.push(Value::Bitstring { bytes, trailing_bits });
+    }
+
+    fn tuple(&mut self, arity: usize) {
+        let items = self.take(arity);
+        self.0.push(Value::Tuple(items));
+    }
+
+    fn list(&mut self, len: usize, improper: bool) {
+        let tail = if improper { self.0.pop().map(Box::new) } else { None };
+        let items = self.take(len);
+        self.0.push(Value::List { items, tail });
+    }
+
+    fn map(&mut self, len: usize) {
+        let values = self.take(len);
+        let keys = self.take(len);
+        self.0.push(Value::Map(keys.into_iter().zip(values).collect()));
+    }
 }
 
 /// The writer [`encode_with`] lends: one call per piece of the term, in
@@ -465,14 +541,14 @@ impl<'b> Reader<'b> {
         self.buf.get(self.pos).copied().ok_or(DecodeError)
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value<'b>, DecodeError> {
+    fn value<B: Build<'b>>(&mut self, b: &mut B, depth: usize) -> Result<(), DecodeError> {
         if depth > MAX_DEPTH {
             return Err(DecodeError);
         }
         match self.peek()? {
             NUM_EXACT_FLOAT if self.exact => {
                 self.pos += 1;
-                self.number(true)
+                self.push_number(b, true)?;
             }
             NUM => {
                 self.pos += 1;
@@ -481,9 +557,9 @@ impl<'b> Reader<'b> {
                 } else {
                     let (byte, bit) = (self.numbers / 8, self.numbers % 8);
                     self.numbers += 1;
-                    self.hint.get(byte).is_some_and(|b| b >> bit & 1 == 1)
+                    self.hint.get(byte).is_some_and(|h| h >> bit & 1 == 1)
                 };
-                self.number(is_float)
+                self.push_number(b, is_float)?;
             }
             ATOM => {
                 self.pos += 1;
@@ -491,54 +567,65 @@ impl<'b> Reader<'b> {
                 if trailing != 0 {
                     return Err(DecodeError);
                 }
-                let s = match bytes {
-                    Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).map_err(|_| DecodeError)?),
+                b.atom(match bytes {
+                    Cow::Borrowed(v) => Cow::Borrowed(std::str::from_utf8(v).map_err(|_| DecodeError)?),
                     Cow::Owned(v) => Cow::Owned(String::from_utf8(v).map_err(|_| DecodeError)?),
-                };
-                Ok(Value::Atom(s))
+                });
             }
             BITS => {
                 self.pos += 1;
                 let (bytes, trailing_bits) = self.escaped()?;
-                Ok(Value::Bitstring { bytes, trailing_bits })
+                b.bits(bytes, trailing_bits);
             }
             TUPLE => {
                 self.pos += 1;
                 let n = self.arity()?;
-                let mut items = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
-                    items.push(self.value(depth + 1)?);
+                    self.value(b, depth + 1)?;
                 }
-                Ok(Value::Tuple(items))
+                b.tuple(n);
             }
             MAP => {
                 self.pos += 1;
                 let n = self.arity()?;
                 let exact = std::mem::replace(&mut self.exact, true);
-                let keys: Result<Vec<_>, _> = (0..n).map(|_| self.value(depth + 1)).collect();
+                let keys = (0..n).try_for_each(|_| self.value(b, depth + 1));
                 self.exact = exact;
-                let mut pairs = Vec::with_capacity(n.min(1024));
-                for k in keys? {
-                    pairs.push((k, self.value(depth + 1)?));
+                keys?;
+                for _ in 0..n {
+                    self.value(b, depth + 1)?;
                 }
-                Ok(Value::Map(pairs))
+                b.map(n);
             }
             NIL | CONS => {
-                let mut items = Vec::new();
+                let mut n = 0;
                 while self.peek()? == CONS {
                     self.pos += 1;
-                    items.push(self.value(depth + 1)?);
+                    self.value(b, depth + 1)?;
+                    n += 1;
                 }
-                let tail = if self.peek()? == NIL {
+                let improper = if self.peek()? == NIL {
                     self.pos += 1;
-                    None
+                    false
                 } else {
-                    Some(Box::new(self.value(depth + 1)?))
+                    self.value(b, depth + 1)?;
+                    true
                 };
-                Ok(Value::List { items, tail })
+                b.list(n, improper);
             }
-            _ => Err(DecodeError),
+            _ => return Err(DecodeError),
         }
+        Ok(())
+    }
+
+    fn push_number<B: Build<'b>>(&mut self, b: &mut B, is_float: bool) -> Result<(), DecodeError> {
+        match self.number(is_float)? {
+            Value::Int(i) => b.int(i),
+            Value::Float(f) => b.float(f),
+            Value::BigInt { negative, magnitude } => b.big_int(negative, &magnitude),
+            _ => return Err(DecodeError),
+        }
+        Ok(())
     }
 
     fn arity(&mut self) -> Result<usize, DecodeError> {
