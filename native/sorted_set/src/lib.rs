@@ -6,8 +6,9 @@
 //!   (so `1` and `1.0` are one member), and decodes it back losslessly.
 //! - [`tree`]: [`SortedSet`], a counted B+tree over such encoded items.
 //!
-//! Neither knows about the BEAM; the NIF binding converts terms to and from
-//! [`Value`].
+//! Neither knows about the BEAM. The NIF binding writes items straight from
+//! BEAM terms ([`term::encode_with`]) and builds terms straight from items
+//! ([`term::decode_with`]), with no [`Value`] in between.
 
 pub mod term;
 pub mod tree;

@@ -257,3 +257,46 @@ fn random_values_round_trip() {
         assert_eq!(key(&encode_to_vec(&back).unwrap()), key(&item), "seed {seed} case {i}");
     }
 }
+
+#[test]
+fn piecewise_encoding_and_decoding_agree_with_values() {
+    use sorted_set::term::{decode, decode_with, encode, encode_with, Build, EncodeError, ItemWriter};
+    use std::borrow::Cow;
+
+    // {1, "ab", [x | 2.5]} written piece by piece, and as a Value.
+    let v = Value::Tuple(vec![
+        Value::Int(1),
+        Value::binary(b"ab"),
+        Value::List { items: vec![Value::Atom(Cow::Borrowed("x"))], tail: Some(Box::new(Value::Float(2.5))) },
+    ]);
+    let mut whole = Vec::new();
+    encode(&v, &mut whole).unwrap();
+    let mut pieces = Vec::new();
+    encode_with(&mut pieces, |w: &mut ItemWriter| -> Result<(), EncodeError> {
+        w.tuple(3);
+        w.int(1);
+        w.bits(b"ab", 0)?;
+        w.cons();
+        w.atom("x");
+        w.float(2.5)
+    })
+    .unwrap();
+    assert_eq!(pieces, whole);
+    assert_eq!(decode(&pieces).unwrap(), v);
+
+    // A builder sees the pieces in depth-first order, compounds last.
+    struct Trace(Vec<String>);
+    impl<'b> Build<'b> for Trace {
+        fn int(&mut self, i: i64) { self.0.push(format!("int {i}")) }
+        fn big_int(&mut self, _: bool, _: &[u8]) { self.0.push("big".into()) }
+        fn float(&mut self, f: f64) { self.0.push(format!("float {f}")) }
+        fn atom(&mut self, t: Cow<'b, str>) { self.0.push(format!("atom {t}")) }
+        fn bits(&mut self, b: Cow<'b, [u8]>, _: u8) { self.0.push(format!("bits {}", b.len())) }
+        fn tuple(&mut self, n: usize) { self.0.push(format!("tuple {n}")) }
+        fn list(&mut self, n: usize, improper: bool) { self.0.push(format!("list {n} {improper}")) }
+        fn map(&mut self, n: usize) { self.0.push(format!("map {n}")) }
+    }
+    let mut t = Trace(Vec::new());
+    decode_with(&whole, &mut t).unwrap();
+    assert_eq!(t.0, ["int 1", "bits 2", "atom x", "float 2.5", "list 1 true", "tuple 3"]);
+}
