@@ -87,6 +87,19 @@ defmodule Realtime.Native do
   @doc false
   def json_decode_dirty(_binary, _limits), do: not_loaded()
 
+  # Realtime.HashRing. Building runs on a dirty scheduler; lookups are
+  # lock-free reads of an immutable ring.
+  @doc false
+  def hash_ring_new(_nodes, _replicas, _overrides), do: not_loaded()
+  @doc false
+  def hash_ring_find_node(_ring, _key), do: not_loaded()
+  @doc false
+  def hash_ring_find_nodes(_ring, _key, _n), do: not_loaded()
+  @doc false
+  def hash_ring_nodes(_ring), do: not_loaded()
+  @doc false
+  def hash_ring_hash(_key), do: not_loaded()
+
   # Realtime.Bitmap
   @doc false
   def bitmap_new(), do: not_loaded()

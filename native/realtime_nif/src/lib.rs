@@ -7,6 +7,7 @@ mod alloc;
 mod bitmap;
 mod etf;
 mod fanout;
+mod hash_ring;
 mod json;
 mod metrics;
 mod raw;
