@@ -7,6 +7,7 @@ defmodule Realtime.Application do
       ├── Realtime.Fanout.Supervisor        delivery processes for fanout
       ├── Realtime.WindowCounter            windowed counters (REST rate limits, session starts)
       ├── Realtime.Semaphore                counting semaphores (identify concurrency)
+      ├── Realtime.Cluster.Membership       members (configured ∩ connected nodes) → the hash ring
       ├── Realtime.Store                    opens the durable store (SQLite or PostgreSQL), migrates it
       ├── Realtime.Directory                users, tokens, channel → guild (ETS)
       ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
@@ -49,6 +50,7 @@ defmodule Realtime.Application do
         Realtime.Fanout.Supervisor,
         Realtime.WindowCounter,
         Realtime.Semaphore,
+        Realtime.Cluster.Membership,
         Realtime.Store,
         {Realtime.Directory, seed},
         {Registry, keys: :unique, name: Realtime.Guild.Registry},

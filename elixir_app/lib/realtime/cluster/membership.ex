@@ -1,0 +1,95 @@
+defmodule Realtime.Cluster.Membership do
+  @moduledoc """
+  Who is in the cluster, and the ring that follows from it.
+
+  The candidate nodes come from configuration: `REALTIME_CLUSTER_NODES`
+  (comma-separated node names) or the `:cluster_nodes` application env. The
+  members are this node plus the candidates it is connected to, as
+  `:net_kernel.monitor_nodes/1` reports them. Every node derives its ring
+  from its member list alone, so nodes that see the same members place every
+  guild the same way. Nodes that are not candidates (a remote shell, a test
+  runner) may connect but never become members.
+
+  Candidates that are not connected are retried every `:reconnect_ms`
+  (default 1,000), so a node that comes back rejoins without an operator.
+  Distributed Erlang keeps a full mesh: each node holds a connection to
+  every other, which published measurements put at a practical limit of
+  60–200 nodes.
+  """
+
+  use GenServer
+
+  require Logger
+
+  alias Realtime.Cluster.Ring
+
+  @type option :: {:nodes, [node]} | {:reconnect_ms, pos_integer} | {:name, GenServer.name()}
+
+  @doc "Starts the membership process; see the module doc for options."
+  @spec start_link([option]) :: GenServer.on_start()
+  def start_link(opts \\ []), do: GenServer.start_link(__MODULE__, opts, name: Keyword.get(opts, :name, __MODULE__))
+
+  @doc "The current members, sorted."
+  @spec members(GenServer.server()) :: [node]
+  def members(server \\ __MODULE__), do: GenServer.call(server, :members)
+
+  @doc "Candidate nodes from `REALTIME_CLUSTER_NODES` or the `:cluster_nodes` env."
+  @spec configured() :: [node]
+  def configured do
+    case System.get_env("REALTIME_CLUSTER_NODES") do
+      nil -> Application.get_env(:realtime, :cluster_nodes, [])
+      text -> text |> String.split(",", trim: true) |> Enum.map(&(&1 |> String.trim() |> String.to_atom()))
+    end
+  end
+
+  @doc """
+  The member list: this node and the connected candidates, sorted. Pure, so
+  that every node's answer can be checked without a cluster.
+  """
+  @spec members_of(node, [node], [node]) :: [node]
+  def members_of(self, candidates, connected) do
+    connected = MapSet.new(connected)
+    [self | Enum.filter(candidates, &MapSet.member?(connected, &1))] |> Enum.uniq() |> Enum.sort()
+  end
+
+  @impl true
+  def init(opts) do
+    :ok = :net_kernel.monitor_nodes(true)
+    candidates = Keyword.get_lazy(opts, :nodes, &configured/0) -- [node()]
+    state = %{candidates: candidates, reconnect_ms: Keyword.get(opts, :reconnect_ms, 1_000), members: nil}
+    {:ok, refresh(state), {:continue, :connect}}
+  end
+
+  @impl true
+  def handle_continue(:connect, state), do: {:noreply, connect(state)}
+
+  @impl true
+  def handle_call(:members, _from, state), do: {:reply, state.members, state}
+
+  @impl true
+  def handle_info({:nodeup, _node}, state), do: {:noreply, refresh(state)}
+  def handle_info({:nodedown, _node}, state), do: {:noreply, refresh(state)}
+  def handle_info(:connect, state), do: {:noreply, connect(state)}
+
+  # Node.connect/1 blocks for at most net_kernel's connect timeout; it
+  # returns :ignored when this node is not distributed.
+  defp connect(state) do
+    if Node.alive?() do
+      for n <- state.candidates, n not in Node.list(), do: Node.connect(n)
+      Process.send_after(self(), :connect, state.reconnect_ms)
+    end
+
+    refresh(state)
+  end
+
+  defp refresh(state) do
+    members = members_of(node(), state.candidates, Node.list())
+
+    if members != state.members do
+      Ring.publish(members)
+      Logger.info("cluster members: #{Enum.join(members, ", ")}")
+    end
+
+    %{state | members: members}
+  end
+end
