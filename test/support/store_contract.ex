@@ -114,6 +114,55 @@ defmodule Realtime.Test.StoreContract do
         assert_raise ArgumentError, fn -> Store.read(s, {:page, 9, :sideways, 1}) end
         assert Store.read(s, {:get, :members, 9, 1}) == {:ok, String.duplicate("x", 100)}
       end
+
+      test "a lease is taken by compare-and-set, and a write with a stale epoch stores nothing" do
+        {s, _} = fresh("lease")
+        assert Store.read(s, {:lease, 77}) == {:ok, nil}
+        assert {:error, {:fenced, _}} = Store.write(s, 77, [{:take_lease, 77, "b@h", 2}])
+        :ok = Store.write(s, 77, [{:take_lease, 77, "a@h", 1}])
+        :ok = Store.write(s, 77, [{:fence, 77, 1}, put(:messages, 77, 1, "by a")])
+
+        # b takes over; a, unaware, keeps writing with epoch 1.
+        :ok = Store.write(s, 77, [{:take_lease, 77, "b@h", 2}])
+        assert Store.read(s, {:lease, 77}) == {:ok, {"b@h", 2}}
+        assert {:error, {:fenced, message}} = Store.write(s, 77, [{:fence, 77, 1}, put(:messages, 77, 2, "late a"), {:delete, :messages, 77, 1}])
+        assert message =~ "77" and message =~ "epoch 1"
+        assert {:error, {:fenced, _}} = Store.write(s, 77, [{:take_lease, 77, "a@h", 2}])
+        assert {:error, {:fenced, _}} = Store.write(s, 5, [{:fence, 5, 1}])
+        :ok = Store.write(s, 77, [{:fence, 77, 2}, put(:messages, 77, 3, "by b")])
+        assert {:ok, {rows, _}} = Store.read(s, {:page, 77, :latest, 10})
+        assert rows == [{3, "by b"}, {1, "by a"}]
+      end
+
+      test "of many nodes racing for the next epoch exactly one wins, and a fenced write fails alone" do
+        {s, _} = fresh("lease_race")
+        :ok = Store.write(s, 1, [{:take_lease, 1, "n0", 1}])
+
+        winners =
+          1..24
+          |> Task.async_stream(fn n -> {n, Store.write(s, n, [{:take_lease, 1, "n#{n}", 2}])} end, max_concurrency: 24, timeout: 30_000)
+          |> Enum.filter(&match?({:ok, {_, :ok}}, &1))
+          |> Enum.map(fn {:ok, {n, :ok}} -> "n#{n}" end)
+
+        assert [winner] = winners
+        assert Store.read(s, {:lease, 1}) == {:ok, {winner, 2}}
+
+        # Stale and current owners of different guilds write at once: only
+        # the stale writes fail, whether or not they shared a commit.
+        for g <- 100..119, do: :ok = Store.write(s, g, [{:take_lease, g, "x", 1}])
+
+        results =
+          100..119
+          |> Enum.flat_map(fn g -> [{g, 1, true}, {g, 0, false}] end)
+          |> Task.async_stream(fn {g, epoch, ok?} -> {ok?, Store.write(s, g, [{:fence, g, epoch}, put(:messages, g, epoch, "e#{epoch}")])} end,
+            max_concurrency: 40,
+            timeout: 30_000
+          )
+          |> Enum.map(fn {:ok, r} -> r end)
+
+        for {ok?, result} <- results, do: if(ok?, do: assert(result == :ok), else: assert({:error, {:fenced, _}} = result))
+        for g <- 100..119, do: assert(Store.read(s, {:page, g, :latest, 5}) == {:ok, {[{1, "e1"}], []}})
+      end
     end
   end
 end

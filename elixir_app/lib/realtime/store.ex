@@ -28,6 +28,23 @@ defmodule Realtime.Store do
   The durable adapters group-commit (see `native/store`): every write
   queued while the previous commit ran goes into the next transaction.
 
+  ## Leases and fencing
+
+  In a cluster, one node at a time owns a guild, and the store is what
+  makes "one" true even when the network is split:
+
+    * `{:lease, guild}` reads the lease: `{owner, epoch}` or `nil`;
+    * `{:take_lease, guild, owner, epoch}` takes it at `epoch`, only if it is
+      now at `epoch - 1` (a guild never leased is at 0): a compare-and-set,
+      so of two nodes that read the same epoch exactly one wins;
+    * `{:fence, guild, epoch}`, first in an owner's every write, makes the
+      write fail with `{:error, {:fenced, message}}`, storing none of it,
+      once the lease has moved past `epoch`.
+
+  A fenced write fails alone, even when it shared a group commit with
+  other guilds' writes. The memory adapter checks leases too, but it is one
+  VM's and means nothing across nodes.
+
   ## Configuration
 
     * `REALTIME_STORE` - unset or `sqlite`: SQLite; `postgres://...` (or a
@@ -52,6 +69,8 @@ defmodule Realtime.Store do
           | {:delete_scope, table, integer}
           | {:react, integer, integer, String.t(), integer, boolean}
           | {:put_meta, String.t(), binary}
+          | {:take_lease, integer, String.t(), pos_integer}
+          | {:fence, integer, pos_integer}
   @type page :: :latest | {:before, integer} | {:after, integer} | {:around, integer}
   @type query ::
           {:rows, table, integer}
@@ -59,7 +78,8 @@ defmodule Realtime.Store do
           | {:page, integer, page, pos_integer}
           | {:reactions, integer, integer}
           | {:meta, String.t()}
-  @type reason :: {:unavailable | :full | :corrupt | :foreign | :too_new | :other | :timeout, String.t()}
+          | {:lease, integer}
+  @type reason :: {:unavailable | :full | :corrupt | :foreign | :too_new | :fenced | :other | :timeout, String.t()}
 
   @doc "Opens the store `config` describes, applying migrations; returns what they did."
   @callback open(config :: map) :: {:ok, handle, migrations :: [String.t()]} | {:error, reason}

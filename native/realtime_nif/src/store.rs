@@ -155,6 +155,8 @@ fn decode_op(t: Term) -> NifResult<Op> {
             add: e[5].decode()?,
         },
         (3, t) if t == atoms::put_meta() => Op::PutMeta { key: e[1].decode()?, value: bytes(e[2])? },
+        (4, t) if t == atoms::take_lease() => Op::TakeLease { guild: e[1].decode()?, owner: e[2].decode()?, epoch: e[3].decode()? },
+        (3, t) if t == atoms::fence() => Op::Fence { guild: e[1].decode()?, epoch: e[2].decode()? },
         _ => return Err(rustler::Error::BadArg),
     })
 }
@@ -168,6 +170,7 @@ fn decode_query(t: Term) -> NifResult<Query> {
         (4, t) if t == atoms::page() => Query::Page { channel: e[1].decode()?, page: decode_page(e[2])?, limit: e[3].decode()? },
         (3, t) if t == atoms::reactions() => Query::Reactions { channel: e[1].decode()?, message: e[2].decode()? },
         (2, t) if t == atoms::meta() => Query::Meta { key: e[1].decode()? },
+        (2, t) if t == atoms::lease() => Query::Lease { guild: e[1].decode()? },
         _ => return Err(rustler::Error::BadArg),
     })
 }
@@ -200,6 +203,8 @@ fn reply_term<'a>(env: Env<'a>, r: Reply) -> Term<'a> {
         Reply::Row(None) => atoms::nil().encode(env),
         Reply::Page { messages, reactions: rs } => (rows(env, &messages), reactions(env, &rs)).encode(env),
         Reply::Reactions(rs) => reactions(env, &rs),
+        Reply::Lease(Some((owner, epoch))) => (owner.as_str(), epoch).encode(env),
+        Reply::Lease(None) => atoms::nil().encode(env),
     }
 }
 
@@ -210,6 +215,7 @@ fn error_term<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
         Error::Corrupt(m) => (atoms::corrupt(), m),
         Error::Foreign(m) => (atoms::foreign(), m),
         Error::TooNew(m) => (atoms::too_new(), m),
+        Error::Fenced(m) => (atoms::fenced(), m),
         Error::Other(m) => (atoms::other(), m),
     };
     (kind, message.as_str()).encode(env)

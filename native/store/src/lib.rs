@@ -90,6 +90,16 @@ pub enum Op {
     React { channel: i64, message: i64, emoji: String, user: i64, add: bool },
     /// Set a metadata value.
     PutMeta { key: String, value: Vec<u8> },
+    /// Take guild `guild`'s lease for `owner` at `epoch`. Only if the lease
+    /// is now at `epoch - 1` (a guild without a lease is at 0); otherwise
+    /// the write fails with [`Error::Fenced`]. A compare-and-set: of two
+    /// nodes that read the same epoch, exactly one takes the next.
+    TakeLease { guild: i64, owner: String, epoch: i64 },
+    /// Fails the write with [`Error::Fenced`] unless guild `guild`'s lease
+    /// is at `epoch`. An owner puts it first in each of its writes, so that
+    /// once another node has taken the lease, nothing the old owner sends is
+    /// stored, whatever the network did.
+    Fence { guild: i64, epoch: i64 },
 }
 
 /// Which messages of a channel a page holds; pages are newest first.
@@ -116,6 +126,8 @@ pub enum Query {
     Reactions { channel: i64, message: i64 },
     /// A metadata value.
     Meta { key: String },
+    /// Guild `guild`'s lease: its owner and epoch.
+    Lease { guild: i64 },
 }
 
 /// A reaction row: message, emoji, user.
@@ -127,6 +139,7 @@ pub enum Reply {
     Row(Option<Vec<u8>>),
     Page { messages: Vec<(i64, Vec<u8>)>, reactions: Vec<Reaction> },
     Reactions(Vec<Reaction>),
+    Lease(Option<(String, i64)>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -141,6 +154,9 @@ pub enum Error {
     Foreign(String),
     /// A newer schema than this code knows.
     TooNew(String),
+    /// A write carried a lease epoch that is no longer current (or took a
+    /// lease that moved on): another node owns the guild now.
+    Fenced(String),
     /// Anything else the database said.
     Other(String),
 }
@@ -153,8 +169,16 @@ impl std::fmt::Display for Error {
             Error::Corrupt(m) => write!(f, "store corrupt: {m}"),
             Error::Foreign(m) => write!(f, "not a Realtime store: {m}"),
             Error::TooNew(m) => write!(f, "store schema too new: {m}"),
+            Error::Fenced(m) => write!(f, "fenced: {m}"),
             Error::Other(m) => write!(f, "store error: {m}"),
         }
+    }
+}
+
+impl Error {
+    /// The error for a lease check that found `have` instead of `want`.
+    pub fn fenced(guild: i64, want: i64, have: Option<i64>) -> Error {
+        Error::Fenced(format!("guild {guild}: lease epoch {want} expected, the store has {}", have.map_or("none".to_string(), |e| e.to_string())))
     }
 }
 
@@ -300,8 +324,20 @@ fn write_loop<B: Backend>(mut backend: B, rx: Receiver<WriteJob>, max_batch: usi
             }
         }
 
+        let lens: Vec<usize> = jobs.iter().map(|j| j.ops.len()).collect();
         let ops: Vec<Op> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.ops)).collect();
         let result = backend.write(&ops);
+        if matches!(result, Err(Error::Fenced(_))) && jobs.len() > 1 {
+            // One stale owner must not fail the writes it shared a commit
+            // with: commit each alone, so only the fenced one fails. This
+            // happens only around an ownership change.
+            let mut at = 0;
+            for (job, len) in jobs.into_iter().zip(lens) {
+                (job.done)(backend.write(&ops[at..at + len]));
+                at += len;
+            }
+            continue;
+        }
         for job in jobs {
             (job.done)(result.clone());
         }

@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
     2,
     "create settings (users' notification settings per guild)",
     "CREATE TABLE settings (scope BIGINT NOT NULL, id BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (scope, id));",
+), (
+    3,
+    "create leases (which node owns each guild, with a fencing epoch)",
+    "CREATE TABLE leases (guild BIGINT PRIMARY KEY, owner TEXT NOT NULL, epoch BIGINT NOT NULL);",
 )];
 
 pub struct Postgres {
@@ -109,7 +113,7 @@ impl Postgres {
     }
 }
 
-const TABLES: [&str; 8] = ["meta", "guilds", "channels", "roles", "members", "messages", "reactions", "settings"];
+const TABLES: [&str; 9] = ["meta", "guilds", "channels", "roles", "members", "messages", "reactions", "settings", "leases"];
 
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
@@ -134,7 +138,9 @@ fn error(e: postgres::Error) -> Error {
 
 impl Backend for Postgres {
     fn write(&mut self, ops: &[Op]) -> Result<(), Error> {
-        self.with(|client| {
+        // The outer Result is the database's; the inner one a lease check
+        // that failed, after which the transaction is rolled back (dropped).
+        self.with(|client| -> Result<Result<(), Error>, postgres::Error> {
             let mut tx = client.transaction()?;
             let mut rest = ops;
             while let Some(first) = rest.first() {
@@ -146,13 +152,13 @@ impl Backend for Postgres {
                 };
                 if run > 1 {
                     put_many(&mut tx, &rest[..run])?;
-                } else {
-                    apply(&mut tx, first)?;
+                } else if let Err(fenced) = apply(&mut tx, first)? {
+                    return Ok(Err(fenced));
                 }
                 rest = &rest[run..];
             }
-            tx.commit()
-        })
+            tx.commit().map(Ok)
+        })?
     }
 
     fn read(&mut self, query: &Query) -> Result<Reply, Error> {
@@ -195,11 +201,15 @@ impl Postgres {
                 &[channel, message],
             )?))),
             Query::Meta { key } => Ok(Reply::Row(client.query_opt("SELECT value FROM meta WHERE key = $1", &[key])?.map(|r| r.get(0)))),
+            Query::Lease { guild } => {
+                Ok(Reply::Lease(client.query_opt("SELECT owner, epoch FROM leases WHERE guild = $1", &[guild])?.map(|r| (r.get(0), r.get(1)))))
+            }
         })
     }
 }
 
-fn apply(tx: &mut Transaction<'_>, op: &Op) -> Result<(), postgres::Error> {
+/// Applies one op; the inner `Err` is a lease check that failed.
+fn apply(tx: &mut Transaction<'_>, op: &Op) -> Result<Result<(), Error>, postgres::Error> {
     match op {
         Op::Put { table, scope, id, data } => {
             let sql = format!(
@@ -232,8 +242,32 @@ fn apply(tx: &mut Transaction<'_>, op: &Op) -> Result<(), postgres::Error> {
         Op::PutMeta { key, value } => {
             tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", &[key, value])?;
         }
+        // FOR UPDATE makes a second taker wait for the first to commit, and
+        // then read the epoch it wrote (READ COMMITTED re-reads a locked row).
+        Op::TakeLease { guild, owner, epoch } => {
+            let have: Option<i64> = tx.query_opt("SELECT epoch FROM leases WHERE guild = $1 FOR UPDATE", &[guild])?.map(|r| r.get(0));
+            if have.unwrap_or(0) != epoch - 1 {
+                return Ok(Err(Error::fenced(*guild, epoch - 1, have)));
+            }
+            let changed = match have {
+                Some(_) => tx.execute("UPDATE leases SET owner = $2, epoch = $3 WHERE guild = $1", &[guild, owner, epoch])?,
+                // Two first takers: the insert that loses the race changes nothing.
+                None => tx.execute("INSERT INTO leases (guild, owner, epoch) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", &[guild, owner, epoch])?,
+            };
+            if changed != 1 {
+                return Ok(Err(Error::fenced(*guild, epoch - 1, Some(*epoch))));
+            }
+        }
+        // FOR SHARE: a taker's FOR UPDATE waits until this write commits,
+        // and this check waits for a taker that has not committed yet.
+        Op::Fence { guild, epoch } => {
+            let have: Option<i64> = tx.query_opt("SELECT epoch FROM leases WHERE guild = $1 FOR SHARE", &[guild])?.map(|r| r.get(0));
+            if have != Some(*epoch) {
+                return Ok(Err(Error::fenced(*guild, *epoch, have)));
+            }
+        }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Upserts a run of puts into one table with one statement. A key that

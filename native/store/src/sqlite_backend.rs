@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
     2,
     "create settings (users' notification settings per guild)",
     "CREATE TABLE settings (scope INTEGER NOT NULL, id INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (scope, id)) WITHOUT ROWID;",
+), (
+    3,
+    "create leases (which node owns each guild, with a fencing epoch)",
+    "CREATE TABLE leases (guild INTEGER PRIMARY KEY, owner TEXT NOT NULL, epoch INTEGER NOT NULL);",
 )];
 
 /// SQLite's `synchronous` setting in WAL mode: with `Normal` a commit is
@@ -173,6 +177,24 @@ impl Backend for Sqlite {
                         .and_then(|mut s| s.execute(params![key, value]))
                         .map_err(err)?;
                 }
+                // The transaction is IMMEDIATE: it holds the database's one
+                // write lock, so the check and the change cannot interleave
+                // with another writer's.
+                Op::TakeLease { guild, owner, epoch } => {
+                    let have = lease_epoch(&tx, *guild).map_err(err)?;
+                    if have.unwrap_or(0) != epoch - 1 {
+                        return Err(Error::fenced(*guild, epoch - 1, have));
+                    }
+                    tx.prepare_cached("INSERT INTO leases (guild, owner, epoch) VALUES (?1, ?2, ?3) ON CONFLICT (guild) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch")
+                        .and_then(|mut s| s.execute(params![guild, owner, epoch]))
+                        .map_err(err)?;
+                }
+                Op::Fence { guild, epoch } => {
+                    let have = lease_epoch(&tx, *guild).map_err(err)?;
+                    if have != Some(*epoch) {
+                        return Err(Error::fenced(*guild, *epoch, have));
+                    }
+                }
             }
         }
         tx.commit().map_err(err)
@@ -213,8 +235,18 @@ impl Backend for Sqlite {
                 let row = conn.prepare_cached("SELECT value FROM meta WHERE key = ?1").and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional());
                 Ok(Reply::Row(row.map_err(err)?))
             }
+            Query::Lease { guild } => {
+                let row = conn
+                    .prepare_cached("SELECT owner, epoch FROM leases WHERE guild = ?1")
+                    .and_then(|mut s| s.query_row(params![guild], |r| Ok((r.get(0)?, r.get(1)?))).optional());
+                Ok(Reply::Lease(row.map_err(err)?))
+            }
         }
     }
+}
+
+fn lease_epoch(conn: &Connection, guild: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT epoch FROM leases WHERE guild = ?1").and_then(|mut s| s.query_row(params![guild], |r| r.get(0)).optional())
 }
 
 fn rows(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<(i64, Vec<u8>)>> {

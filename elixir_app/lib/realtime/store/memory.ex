@@ -39,9 +39,34 @@ defmodule Realtime.Store.Memory do
   def write(store, _key, ops, tag) do
     # Like the NIF: a bad op refuses the whole write before any is applied.
     Enum.each(ops, &valid!(&1, op?(&1)))
-    Enum.each(ops, &apply_op(store, &1))
-    send(self(), {:store_written, tag, :ok})
+
+    result =
+      case Enum.find_value(ops, &stale(store, &1)) do
+        nil -> Enum.each(ops, &apply_op(store, &1))
+        fenced -> {:error, {:fenced, fenced}}
+      end
+
+    send(self(), {:store_written, tag, result})
     :ok
+  end
+
+  # Lease checks come before anything is applied, so a fenced write stores
+  # nothing. (Not atomic against other processes' writes: this adapter is
+  # for one VM.)
+  defp stale(s, {:take_lease, guild, _owner, epoch}), do: check(guild, epoch - 1, lease_epoch(s, guild), 0)
+  defp stale(s, {:fence, guild, epoch}), do: check(guild, epoch, lease_epoch(s, guild), nil)
+  defp stale(_s, _op), do: nil
+
+  # `unleased` is the epoch a guild without a lease counts as.
+  defp check(guild, want, have, unleased) do
+    if (have || unleased) != want, do: "guild #{guild}: lease epoch #{want} expected, the store has #{have || "none"}"
+  end
+
+  defp lease_epoch(s, guild) do
+    case lookup(s, {:lease, 0, guild}) do
+      {_owner, epoch} -> epoch
+      nil -> nil
+    end
   end
 
   @impl true
@@ -61,6 +86,8 @@ defmodule Realtime.Store.Memory do
   defp op?({:delete_scope, t, s}), do: t in @tables and is_integer(s)
   defp op?({:react, c, m, e, u, add}), do: is_integer(c) and is_integer(m) and is_binary(e) and is_integer(u) and is_boolean(add)
   defp op?({:put_meta, k, v}), do: is_binary(k) and is_binary(v)
+  defp op?({:take_lease, g, o, e}), do: is_integer(g) and is_binary(o) and is_integer(e)
+  defp op?({:fence, g, e}), do: is_integer(g) and is_integer(e)
   defp op?(_), do: false
 
   defp query?({:rows, t, s}), do: t in @tables and is_integer(s)
@@ -68,6 +95,7 @@ defmodule Realtime.Store.Memory do
   defp query?({:page, c, p, l}), do: is_integer(c) and is_integer(l) and l > 0 and (p == :latest or match?({k, id} when k in [:before, :after, :around] and is_integer(id), p))
   defp query?({:reactions, c, m}), do: is_integer(c) and is_integer(m)
   defp query?({:meta, k}), do: is_binary(k)
+  defp query?({:lease, g}), do: is_integer(g)
   defp query?(_), do: false
 
   defp apply_op(s, {:put, table, scope, id, data}), do: :ets.insert(s.rows, {{table, scope, id}, data})
@@ -93,6 +121,8 @@ defmodule Realtime.Store.Memory do
   end
 
   defp apply_op(s, {:put_meta, key, value}), do: :ets.insert(s.rows, {{:meta, 0, key}, value})
+  defp apply_op(s, {:take_lease, guild, owner, epoch}), do: :ets.insert(s.rows, {{:lease, 0, guild}, {owner, epoch}})
+  defp apply_op(_s, {:fence, _guild, _epoch}), do: :ok
 
   defp unreact(s, key) do
     for {{c, m, _}, e, u} <- :ets.match_object(s.reactions, {key, :_, :_}), do: :ets.delete(s.seen, {c, m, e, u})
@@ -102,6 +132,7 @@ defmodule Realtime.Store.Memory do
   defp answer(s, {:rows, table, scope}), do: :ets.select(s.rows, [{{{table, scope, :"$1"}, :"$2"}, [], [{{:"$1", :"$2"}}]}])
   defp answer(s, {:get, table, scope, id}), do: lookup(s, {table, scope, id})
   defp answer(s, {:meta, key}), do: lookup(s, {:meta, 0, key})
+  defp answer(s, {:lease, guild}), do: lookup(s, {:lease, 0, guild})
   defp answer(s, {:reactions, channel, message}), do: reactions(s, channel, message, message)
 
   defp answer(s, {:page, channel, page, limit}) do
