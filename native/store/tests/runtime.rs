@@ -11,6 +11,8 @@ use store::{Backend, Config, Error, Op, Query, Reply, Store, Table};
 struct Script {
     /// Every batch written, in commit order.
     batches: Arc<Mutex<Vec<Vec<Op>>>>,
+    /// The number of ops of every write tried, committed or not.
+    tried: Arc<Mutex<Vec<usize>>>,
     reads: Arc<AtomicUsize>,
     /// Fail batches that contain this id.
     poison: Option<i64>,
@@ -22,8 +24,13 @@ struct Script {
 impl Backend for Script {
     fn write(&mut self, ops: &[Op]) -> Result<(), Error> {
         std::thread::sleep(self.write_delay);
+        self.tried.lock().unwrap().push(ops.len());
         if ops.iter().any(|op| matches!(op, Op::Put { id, .. } if Some(*id) == self.poison)) {
             return Err(Error::Other("poisoned".into()));
+        }
+        // Epoch 0 stands for a lease that has moved on.
+        if let Some(Op::Fence { guild, .. }) = ops.iter().find(|op| matches!(op, Op::Fence { epoch: 0, .. })) {
+            return Err(Error::fenced(*guild, 0, Some(1)));
         }
         self.batches.lock().unwrap().push(ops.to_vec());
         Ok(())
@@ -98,6 +105,38 @@ fn a_failed_commit_fails_every_write_in_it_and_only_those() {
         assert_eq!(ok, committed.contains(&i), "write {i}");
     }
     assert!(!committed.contains(&13));
+}
+
+#[test]
+fn a_fenced_write_fails_alone_though_it_shared_a_commit() {
+    let script = Script { write_delay: Duration::from_millis(3), ..Default::default() };
+    let s = script.clone();
+    let store = Store::start(&Config { writers: 1, readers: 1, max_batch: 64, linger: Duration::ZERO }, move || Ok(s.clone())).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..60 {
+        let tx = tx.clone();
+        let epoch = if i % 7 == 3 { 0 } else { 1 };
+        store.write(i as u64, vec![Op::Fence { guild: i, epoch }, msg(i, i)], move |r| tx.send((i, r)).unwrap());
+    }
+    drop(tx);
+    let answers: Vec<(i64, Result<(), Error>)> = rx.iter().collect();
+    assert_eq!(answers.len(), 60);
+    for (i, r) in &answers {
+        assert_eq!(r.is_err(), i % 7 == 3, "write {i}: {r:?}");
+        if let Err(e) = r {
+            assert!(matches!(e, Error::Fenced(_)), "{e:?}");
+        }
+    }
+    // Writes did share commits (or this test would prove nothing), and every
+    // write but the fenced ones was committed exactly once.
+    assert!(script.tried.lock().unwrap().iter().any(|&n| n > 2), "no commit was shared");
+    let batches = script.batches.lock().unwrap();
+    let mut committed: Vec<i64> = batches.iter().flatten().filter_map(|op| match op {
+        Op::Put { id, .. } => Some(*id),
+        _ => None,
+    }).collect();
+    committed.sort();
+    assert_eq!(committed, (0..60).filter(|i| i % 7 != 3).collect::<Vec<_>>());
 }
 
 #[test]

@@ -36,9 +36,27 @@ fn a_file_of_an_older_schema_gets_only_the_migrations_it_lacks() {
     conn.execute_batch("INSERT INTO guilds (scope, id, data) VALUES (0, 1, x'01')").unwrap();
     drop(conn);
     let (mut db, applied) = Sqlite::open(&path, Synchronous::Normal).unwrap();
-    assert_eq!(applied, vec![format!("2: {}", store::sqlite_migrations()[1].1)]);
+    let lacking: Vec<String> = store::sqlite_migrations()[1..].iter().map(|(v, what, _)| format!("{v}: {what}")).collect();
+    assert_eq!(applied, lacking);
     assert_eq!(db.read(&Query::Get { table: Table::Guilds, scope: 0, id: 1 }).unwrap(), Reply::Row(Some(vec![1])));
     db.write(&[put(Table::Settings, 7, 1, b"muted")]).unwrap();
+}
+
+#[test]
+fn leases_are_compare_and_set_and_a_stale_fence_rolls_the_whole_write_back() {
+    let (mut db, _) = Sqlite::open(&temp("lease"), Synchronous::Normal).unwrap();
+    let take = |owner: &str, epoch| Op::TakeLease { guild: 9, owner: owner.into(), epoch };
+    assert!(matches!(db.write(&[take("b", 2)]), Err(Error::Fenced(_))));
+    db.write(&[take("a", 1)]).unwrap();
+    db.write(&[Op::Fence { guild: 9, epoch: 1 }, put(Table::Messages, 9, 1, b"a")]).unwrap();
+    db.write(&[take("b", 2)]).unwrap();
+    assert!(matches!(db.write(&[take("a", 2)]), Err(Error::Fenced(_))));
+    assert_eq!(db.read(&Query::Lease { guild: 9 }).unwrap(), Reply::Lease(Some(("b".into(), 2))));
+    // The put before the stale fence is rolled back with it.
+    let stale = db.write(&[put(Table::Messages, 9, 2, b"late"), Op::Fence { guild: 9, epoch: 1 }]);
+    assert_eq!(stale, Err(Error::fenced(9, 1, Some(2))));
+    assert_eq!(db.read(&Query::Get { table: Table::Messages, scope: 9, id: 2 }).unwrap(), Reply::Row(None));
+    assert_eq!(db.read(&Query::Lease { guild: 10 }).unwrap(), Reply::Lease(None));
 }
 
 #[test]
