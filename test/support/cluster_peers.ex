@@ -33,6 +33,45 @@ defmodule Realtime.Test.ClusterPeers do
     {peer, node}
   end
 
+  @doc "Distribution messages this node has sent to `node` so far (`:net_kernel.node_info/1`'s `out`)."
+  @spec sent_to(node) :: non_neg_integer
+  def sent_to(node) do
+    {:ok, info} = :net_kernel.node_info(node)
+    Keyword.fetch!(info, :out)
+  end
+
+  # Called on peers (this module is in the shared code path).
+
+  @doc false
+  def start_fanout do
+    {:ok, pid} = Realtime.Fanout.Supervisor.start_link([])
+    Process.unlink(pid)
+    :ok
+  end
+
+  @doc "Spawns `n` processes that keep what they receive until asked with `{:dump, from}`."
+  @spec spawn_recorders(pos_integer) :: [pid]
+  def spawn_recorders(n), do: for(_ <- 1..n, do: spawn(fn -> record([]) end))
+
+  @doc "What a recorder received, oldest first."
+  @spec dump(pid) :: [term]
+  def dump(recorder) do
+    send(recorder, {:dump, self()})
+
+    receive do
+      {:recorded, ^recorder, got} -> got
+    after
+      10_000 -> flunk("recorder #{inspect(recorder)} did not answer")
+    end
+  end
+
+  defp record(acc) do
+    receive do
+      {:dump, from} -> send(from, {:recorded, self(), Enum.reverse(acc)})
+      msg -> record([msg | acc])
+    end
+  end
+
   @doc "Polls `fun` every 50 ms until it returns a truthy value, for at most `ms`."
   @spec eventually((-> term), pos_integer, String.t()) :: term
   def eventually(fun, ms \\ 10_000, what \\ "condition") do

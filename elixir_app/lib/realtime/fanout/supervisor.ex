@@ -1,11 +1,12 @@
 defmodule Realtime.Fanout.Supervisor do
   @moduledoc """
   Supervises the delivery processes of `Realtime.Fanout`, one per scheduler,
-  and publishes their pids for fast lookup.
+  and the relay that delivers other nodes' fanouts here
+  (`Realtime.Fanout.Relay`).
   """
   use Supervisor
 
-  alias Realtime.Fanout.Deliverer
+  alias Realtime.Fanout.{Deliverer, Relay}
 
   @doc false
   @spec start_link(keyword) :: Supervisor.on_start()
@@ -17,7 +18,8 @@ defmodule Realtime.Fanout.Supervisor do
 
   @impl true
   def init(n) do
-    children = for i <- 0..(n - 1), do: Supervisor.child_spec({Deliverer, i}, id: {Deliverer, i})
-    Supervisor.init(children, strategy: :one_for_one)
+    deliverers = for i <- 0..(n - 1), do: Supervisor.child_spec({Deliverer, i}, id: {Deliverer, i})
+    # The relay finds deliverers by name, so each may restart alone.
+    Supervisor.init(deliverers ++ [Relay], strategy: :one_for_one)
   end
 end

@@ -24,6 +24,7 @@ defmodule Realtime.Guild.State do
   require Realtime.Metrics, as: Metrics
 
   alias Realtime.{Bitmap, Directory, ETF, Fanout, JSON}
+  alias Realtime.Fanout.Remote
   alias Realtime.Gateway.{Intents, Payloads}
   alias Realtime.Guild.{Audience, LazyLists, MessageCache, Permissions, Presence}
 
@@ -35,8 +36,11 @@ defmodule Realtime.Guild.State do
 
   defstruct [
     :guild,
+    # Sessions on this node, by slot (Realtime.Fanout)...
     :table,
     :connected,
+    # ...and sessions on other nodes, delivered one message per node.
+    remote: %Remote{},
     intents: %{},
     views: %{},
     slots: %{},
@@ -100,7 +104,7 @@ defmodule Realtime.Guild.State do
       {:ok, member} ->
         state = if Map.has_key?(state.by_session, session), do: unsubscribe(state, session), else: state
         {slot, state} = take_slot(state)
-        Fanout.put(state.table, slot, session)
+        state = bind(state, slot, session)
         Bitmap.put(state.connected, slot)
         state = if passive_guild?(state), do: state, else: activate(state, slot, user_id)
         if Keyword.get(opts, :encoding) == :etf, do: Bitmap.put(state.etf, slot)
@@ -174,11 +178,19 @@ defmodule Realtime.Guild.State do
         %{user_id: user_id} = state.slots[slot]
         state = if Bitmap.member?(state.active, slot), do: %{state | audience: Audience.session_down(state.audience, user_id)}, else: state
         Fanout.delete(state.table, slot)
+        state = %{state | remote: Remote.delete(state.remote, slot)}
         for bm <- [state.connected, state.active, state.etf | Map.values(state.intents) ++ Map.values(state.views)], do: Bitmap.delete(bm, slot)
         state = %{state | by_session: by_session, slots: Map.delete(state.slots, slot), free: [slot | state.free]}
         state |> LazyLists.unsubscribe(session) |> LazyLists.member_changed(user_id)
     end
   end
+
+  defp bind(state, slot, session) when node(session) == node() do
+    Fanout.put(state.table, slot, session)
+    state
+  end
+
+  defp bind(state, slot, session), do: %{state | remote: Remote.put(state.remote, slot, session)}
 
   # A session that gets the firehose: its member is no longer offline.
   defp activate(state, slot, user_id) do
@@ -334,7 +346,7 @@ defmodule Realtime.Guild.State do
       encoded = if etf > 0, do: Map.put(encoded, :etf, Metrics.time(:encode, "etf", fn -> ETF.encode(d) end)), else: encoded
       # `at` lets each connection time the event's delivery.
       message = {:gateway_dispatch, t, {:encoded, Map.put(encoded, :at, System.monotonic_time(:microsecond))}}
-      n = Metrics.time(:fanout, nil, fn -> Fanout.send(state.table, recipients, message) end)
+      n = Metrics.time(:fanout, nil, fn -> Fanout.send(state.table, recipients, message) + Remote.send(state.remote, recipients, message) end)
       Metrics.inc(:dispatched, t)
       Metrics.inc(:delivered, t, n)
       Metrics.observe(:fanout_size, nil, n)
