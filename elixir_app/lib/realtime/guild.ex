@@ -20,6 +20,11 @@ defmodule Realtime.Guild do
   `@max_gathered` changes): one hand-off to the store's thread per burst
   instead of one per message. They then commit, or fail, together.
 
+  A guild takes its lease (`Realtime.Guild.Lease`) before it loads, and
+  every write carries the lease's epoch: if another node has taken the
+  guild over, the write is refused, the callers get `{:error, {:store,
+  {:fenced, _}}}`, and this process stops.
+
   Find a guild with `Realtime.Guild.Placement.lookup/1`.
   """
 
@@ -27,7 +32,7 @@ defmodule Realtime.Guild do
   use GenServer
 
   alias Realtime.{Directory, Store}
-  alias Realtime.Guild.{Change, Channels, Members, MessageCache, Messages, Placement, Presence, Roles, Rows, State}
+  alias Realtime.Guild.{Change, Channels, Lease, Members, MessageCache, Messages, Placement, Presence, Roles, Rows, State}
 
   # How long a barrier waits for the store before failing what is pending.
   @store_timeout 30_000
@@ -197,16 +202,15 @@ defmodule Realtime.Guild do
 
   @impl true
   def init(id) do
-    case Rows.load(Store.handle(), id) do
-      {:ok, guild} ->
-        Directory.put_guild(guild)
-        state = State.new(guild)
-        :ok = fill_cache(state)
-        schedule_passive_flush()
-        {:ok, state}
-
-      {:error, reason} ->
-        {:stop, {:store, reason}}
+    with {:ok, epoch} <- Lease.acquire(Store.handle(), id),
+         {:ok, guild} <- Rows.load(Store.handle(), id) do
+      Directory.put_guild(guild)
+      state = %{State.new(guild) | epoch: epoch}
+      :ok = fill_cache(state)
+      schedule_passive_flush()
+      {:ok, state}
+    else
+      {:error, reason} -> {:stop, {:store, reason}}
     end
   end
 
@@ -266,6 +270,10 @@ defmodule Realtime.Guild do
 
   def handle_info(:send_gathered, state), do: {:noreply, send_gathered(state)}
 
+  # Another node owns this guild now: its sessions see this process go down
+  # and rejoin the guild where it lives.
+  def handle_info(:fenced, state), do: {:stop, {:shutdown, :fenced}, state}
+
   def handle_info({:DOWN, _, :process, session, _}, state), do: {:noreply, State.unsubscribe(state, session)}
 
   def handle_info(:passive_flush, state) do
@@ -305,7 +313,8 @@ defmodule Realtime.Guild do
 
   # One store write for `entries` (`{from, change}` in order).
   defp send_write(state, entries) do
-    tag = Store.write_async(state.guild.id, Enum.flat_map(entries, fn {_, change} -> change.writes end))
+    ops = [Lease.fence(state.guild.id, state.epoch) | Enum.flat_map(entries, fn {_, change} -> change.writes end)]
+    tag = Store.write_async(state.guild.id, ops)
     %{state | pending: Map.put(state.pending, tag, {System.monotonic_time(:microsecond), entries})}
   end
 
@@ -330,6 +339,7 @@ defmodule Realtime.Guild do
 
   defp finish(state, {from, _change}, {:error, reason}) do
     GenServer.reply(from, {:error, {:store, reason}})
+    if match?({:fenced, _}, reason), do: send(self(), :fenced)
     state
   end
 

@@ -63,6 +63,8 @@ defmodule Realtime.Guild.State do
     passive_members: MapSet.new(),
     # Members as bitmaps, for pushes (Realtime.Guild.Audience).
     audience: nil,
+    # The lease epoch every write of this guild carries (Realtime.Guild.Lease).
+    epoch: nil,
     # Changes written to the store and not yet answered: tag => {sent_at_us, [{from, change}]}.
     pending: %{},
     # Pipelined changes not yet sent to the store: {count, [{from, change}]}, newest first.
