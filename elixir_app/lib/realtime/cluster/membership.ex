@@ -29,6 +29,13 @@ defmodule Realtime.Cluster.Membership do
   @spec start_link([option]) :: GenServer.on_start()
   def start_link(opts \\ []), do: GenServer.start_link(__MODULE__, opts, name: Keyword.get(opts, :name, __MODULE__))
 
+  @doc """
+  Sends `{:cluster_members, members}` to the caller whenever the members
+  change, until it exits.
+  """
+  @spec subscribe(GenServer.server()) :: :ok
+  def subscribe(server \\ __MODULE__), do: GenServer.call(server, {:subscribe, self()})
+
   @doc "The current members, sorted."
   @spec members(GenServer.server()) :: [node]
   def members(server \\ __MODULE__), do: GenServer.call(server, :members)
@@ -56,7 +63,7 @@ defmodule Realtime.Cluster.Membership do
   def init(opts) do
     :ok = :net_kernel.monitor_nodes(true)
     candidates = Keyword.get_lazy(opts, :nodes, &configured/0) -- [node()]
-    state = %{candidates: candidates, reconnect_ms: Keyword.get(opts, :reconnect_ms, 1_000), members: nil}
+    state = %{candidates: candidates, reconnect_ms: Keyword.get(opts, :reconnect_ms, 1_000), members: nil, subscribers: %{}}
     {:ok, refresh(state), {:continue, :connect}}
   end
 
@@ -66,10 +73,14 @@ defmodule Realtime.Cluster.Membership do
   @impl true
   def handle_call(:members, _from, state), do: {:reply, state.members, state}
 
+  def handle_call({:subscribe, pid}, _from, state),
+    do: {:reply, :ok, %{state | subscribers: Map.put(state.subscribers, Process.monitor(pid), pid)}}
+
   @impl true
   def handle_info({:nodeup, _node}, state), do: {:noreply, refresh(state)}
   def handle_info({:nodedown, _node}, state), do: {:noreply, refresh(state)}
   def handle_info(:connect, state), do: {:noreply, connect(state)}
+  def handle_info({:DOWN, ref, :process, _, _}, state), do: {:noreply, %{state | subscribers: Map.delete(state.subscribers, ref)}}
 
   # Node.connect/1 blocks for at most net_kernel's connect timeout; it
   # returns :ignored when this node is not distributed.
@@ -88,6 +99,7 @@ defmodule Realtime.Cluster.Membership do
     if members != state.members do
       Ring.publish(members)
       Logger.info("cluster members: #{Enum.join(members, ", ")}")
+      for {_, pid} <- state.subscribers, do: send(pid, {:cluster_members, members})
     end
 
     %{state | members: members}

@@ -1,29 +1,62 @@
 defmodule Realtime.Guild.Loader do
   @moduledoc """
-  Starts the stored guilds, then idles: restarting it (after
-  `Realtime.Guild.DynamicSupervisor` restarts) starts them again. On the
-  very first start it imports the seed dataset into the store
-  (`Realtime.Guild.Rows.import_once/2`). Each guild loads itself from the
-  store.
+  Starts the stored guilds that this node owns, and keeps the set right as
+  the cluster changes: when `Realtime.Cluster.Membership` reports new
+  members, guilds this node now owns are started (each loads itself from
+  the store, taking its lease) and guilds it no longer owns are stopped
+  (their sessions rejoin them on the new owner).
+
+  On the very first start it imports the seed dataset into the store
+  (`Realtime.Guild.Rows.import_once/2`). Guilds are started one at a time,
+  from this process, so that a node taking over a dead node's guilds loads
+  them at a bounded pace instead of all at once.
   """
   use GenServer
   require Logger
 
+  alias Realtime.Cluster.Membership
   alias Realtime.Guild.{Placement, Rows}
   alias Realtime.Store
 
   @doc false
   @spec start_link([map]) :: GenServer.on_start()
-  def start_link(seed_guilds), do: GenServer.start_link(__MODULE__, seed_guilds)
+  def start_link(seed_guilds), do: GenServer.start_link(__MODULE__, seed_guilds, name: __MODULE__)
+
+  @doc """
+  What to change so that exactly the owned guilds run: `{start, stop}`.
+  Pure, so that placement decisions are testable without processes.
+  """
+  @spec plan([integer], [integer], (integer -> boolean)) :: {[integer], [integer]}
+  def plan(stored, running, owned?) do
+    running = MapSet.new(running)
+    start = for id <- stored, owned?.(id), not MapSet.member?(running, id), do: id
+    stop = for id <- running, not owned?.(id), do: id
+    {start, stop}
+  end
 
   @impl true
   def init(seed_guilds) do
+    Membership.subscribe()
+
     with :ok <- Rows.import_once(Store.handle(), seed_guilds),
-         {:ok, ids} <- Rows.guild_ids(Store.handle()) do
-      Enum.each(ids, &start/1)
-      {:ok, length(ids)}
+         :ok <- rebalance() do
+      {:ok, nil}
     else
       {:error, reason} -> {:stop, {:store, reason}}
+    end
+  end
+
+  @impl true
+  def handle_info({:cluster_members, _members}, state) do
+    with {:error, reason} <- rebalance(), do: Logger.error("guild placement not updated: #{inspect(reason)}")
+    {:noreply, state}
+  end
+
+  defp rebalance do
+    with {:ok, stored} <- Rows.guild_ids(Store.handle()) do
+      {start, stop} = plan(stored, Placement.running(), &Placement.owned?/1)
+      Enum.each(stop, &Placement.stop/1)
+      Enum.each(start, &start/1)
     end
   end
 
