@@ -33,6 +33,38 @@ defmodule Realtime.Test.ClusterPeers do
     {peer, node}
   end
 
+  @doc """
+  Starts the whole application on `node` with `env` (application env) and
+  the gateway on `port`, metrics on `metrics_port`. Limits that tests would
+  trip over are off, as in `Realtime.Test.AppNode`.
+  """
+  @spec start_app!(node, keyword, :inet.port_number(), :inet.port_number()) :: :ok
+  def start_app!(node, env, port, metrics_port) do
+    :ok = :erpc.call(node, System, :put_env, [%{"PORT" => "#{port}", "METRICS_PORT" => "#{metrics_port}"}])
+    :ok = :erpc.call(node, Application, :load, [:realtime])
+    base = [listener: true, announce: false, rest_rate_limits: %{enabled: false}, identify_limits: %{enabled: false}]
+    for {k, v} <- Keyword.merge(base, env), do: :ok = :erpc.call(node, Application, :put_env, [:realtime, k, v])
+    {:ok, _} = :erpc.call(node, Application, :ensure_all_started, [:realtime], 60_000)
+    :ok
+  end
+
+  @doc "A loopback port that is free now."
+  @spec free_port() :: :inet.port_number()
+  def free_port do
+    {:ok, socket} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
+    {:ok, port} = :inet.port(socket)
+    :gen_tcp.close(socket)
+    port
+  end
+
+  @doc "Kills `node`'s OS process with SIGKILL, as a crash of the machine would end it."
+  @spec kill9(node) :: :ok
+  def kill9(node) do
+    os_pid = :erpc.call(node, System, :pid, [])
+    {_, 0} = System.cmd("kill", ["-9", os_pid])
+    :ok
+  end
+
   @doc "Distribution messages this node has sent to `node` so far (`:net_kernel.node_info/1`'s `out`)."
   @spec sent_to(node) :: non_neg_integer
   def sent_to(node) do

@@ -25,7 +25,9 @@ defmodule Realtime.Application do
   `:data_dir` (see `Realtime.Store`), `:seed` (see `Realtime.Seed`),
   `:heartbeat_interval`, `:resume_window`, `:replay_buffer`, `:rate_limit`
   (`{frames, window_ms}`, default `{120, 60_000}`), `:max_guilds_per_shard`,
-  `:passive_members` (default 75,000), `:passive_update_ms` (default 1,000).
+  `:passive_members` (default 75,000), `:passive_update_ms` (default 1,000),
+  `:announce` (`false` to not print the start banner), `:cluster_nodes` (see
+  `Realtime.Cluster.Membership`).
   """
   use Application
 
@@ -61,7 +63,7 @@ defmodule Realtime.Application do
       ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}, {Realtime.Metrics.Endpoint, port: metrics_port}], else: [])
 
     with {:ok, pid} <- Supervisor.start_link(children, strategy: :one_for_one, name: Realtime.Supervisor) do
-      if listen?, do: announce(port, metrics_port, seed)
+      if listen? and Application.get_env(:realtime, :announce, true), do: announce(port, metrics_port, seed)
       {:ok, pid}
     end
   end

@@ -5,8 +5,18 @@ defmodule Realtime.Directory do
   table owned by this process, read concurrently without messages. Users
   and the application come from the dataset; guilds register their
   channels and members when they start (`put_guild/1`).
+
+  In a cluster every node needs every guild's entries (a REST call or an
+  identify may land on any node), while each guild runs on one: a guild's
+  registrations are applied here and sent to the other nodes, and a node
+  that starts, or sees members join, asks them for what they know. Entries
+  only ever merge
+  (a channel's guild is fixed, and users' guild lists are unions), so the
+  order they arrive in does not matter.
   """
   use GenServer
+
+  alias Realtime.Cluster.Membership
 
   @table __MODULE__
 
@@ -49,15 +59,35 @@ defmodule Realtime.Directory do
   """
   @spec put_guild(map) :: :ok
   def put_guild(guild) do
-    Enum.each(guild.channels, fn {cid, _} -> put_channel(cid, guild.id) end)
+    entries = for({cid, _} <- guild.channels, do: {:channel, cid, guild.id}) ++ for({uid, _} <- guild.members, do: {:guilds_of, uid, [guild.id]})
+    merge(entries)
+    share(entries)
+  end
 
-    # Only this guild's process writes its id into members' rows, but two
-    # guilds may update one user's row at once: `select_replace` on the
-    # exact old row makes each update atomic.
-    for {uid, _} <- guild.members, do: add_guild_of(uid, guild.id)
+  @doc false
+  # Applies entries from this node or another.
+  @spec merge([{:channel, integer, integer} | {:guilds_of, integer, [integer]}]) :: :ok
+  def merge(entries) do
+    # Before this node's table exists there is nothing to merge into; it
+    # asks for everything once it does.
+    if :ets.whereis(@table) != :undefined, do: Enum.each(entries, fn
+      {:channel, cid, gid} -> :ets.insert(@table, {{:channel, cid}, gid})
+      {:guilds_of, uid, gids} -> Enum.each(gids, &add_guild_of(uid, &1))
+    end)
+
     :ok
   end
 
+  defp share(entries, nodes \\ Node.list()) do
+    # Fire and forget: a node that misses this gets everything when it
+    # (re)joins.
+    if nodes != [], do: :erpc.multicast(nodes, __MODULE__, :merge, [entries])
+    :ok
+  end
+
+  # Only this guild's process writes its id into members' rows, but two
+  # guilds may update one user's row at once: `select_replace` on the exact
+  # old row makes each update atomic.
   defp add_guild_of(uid, gid) do
     case :ets.lookup(@table, {:guilds_of, uid}) do
       [] ->
@@ -72,8 +102,12 @@ defmodule Realtime.Directory do
   end
 
   @doc "Records that `channel_id` belongs to `guild_id`."
-  @spec put_channel(integer, integer) :: true
-  def put_channel(channel_id, guild_id), do: :ets.insert(@table, {{:channel, channel_id}, guild_id})
+  @spec put_channel(integer, integer) :: :ok
+  def put_channel(channel_id, guild_id) do
+    entries = [{:channel, channel_id, guild_id}]
+    merge(entries)
+    share(entries)
+  end
 
   defp lookup(key) do
     case :ets.lookup(@table, key) do
@@ -92,6 +126,33 @@ defmodule Realtime.Directory do
       if u.token, do: :ets.insert(@table, {{:token, u.token}, u.id})
     end
 
-    {:ok, nil}
+    Membership.subscribe()
+    {:ok, pull(Membership.members(), [node()])}
+  end
+
+  @impl true
+  def handle_info({:cluster_members, members}, known), do: {:noreply, pull(members, known)}
+
+  # Asks the members not known before for their entries.
+  defp pull(members, known) do
+    for n <- members -- known do
+      try do
+        merge(:erpc.call(n, __MODULE__, :entries, [], 5_000))
+      catch
+        # It will push what it registers from now on, and a node that
+        # restarts asks again.
+        _, _ -> :ok
+      end
+    end
+
+    members
+  end
+
+  @doc false
+  @spec entries() :: [tuple]
+  def entries do
+    channels = :ets.select(@table, [{{{:channel, :"$1"}, :"$2"}, [], [{{:channel, :"$1", :"$2"}}]}])
+    guilds_of = :ets.select(@table, [{{{:guilds_of, :"$1"}, :"$2"}, [], [{{:guilds_of, :"$1", :"$2"}}]}])
+    channels ++ guilds_of
   end
 end
