@@ -178,10 +178,5 @@ defmodule Realtime.Test.AppNode do
 
   defp charlist_env(env), do: for({k, v} <- env, do: {String.to_charlist(k), String.to_charlist(v)})
 
-  defp free_port do
-    {:ok, socket} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
-    {:ok, port} = :inet.port(socket)
-    :gen_tcp.close(socket)
-    port
-  end
+  defp free_port, do: Realtime.Test.ClusterPeers.free_port()
 end
