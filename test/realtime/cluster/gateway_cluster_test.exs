@@ -77,10 +77,30 @@ defmodule Realtime.Cluster.GatewayClusterTest do
     created = Client.await_dispatch(c, "MESSAGE_CREATE", 10_000)
     assert created["d"]["id"] == sent["id"] and created["d"]["content"] == "across three nodes"
 
+    # The connection drops; the client resumes on another node, which finds
+    # the session where it lives and replays what was missed.
+    Client.close(c, :drop)
+    {200, _, away} = post(ports[rest_node], general, "while away")
+    c = Client.connect(ports[rest_node])
+    {:frame, %{"op" => 10}} = Client.recv(c)
+    Client.send_frame(c, 6, %{"token" => @demo, "session_id" => ready["d"]["session_id"], "seq" => created["s"]})
+    assert Client.await_dispatch(c, "MESSAGE_CREATE", 10_000)["d"]["id"] == away["id"]
+    Client.await_dispatch(c, "RESUMED", 10_000)
+
+    # A second session lives on the node that is about to die.
+    doomed = Client.connect(ports[owner])
+    doomed_ready = Client.identify(doomed, @demo, %{"intents" => 1})
+
     # The owner of the guild dies without a word.
     owner_name = Atom.to_string(owner)
     {:ok, {^owner_name, epoch}} = lease(bot_node, @hq)
     :ok = ClusterPeers.kill9(owner)
+    # Its client reconnects elsewhere: the session died with its node, so
+    # resuming is Invalid Session and the client identifies again.
+    again = Client.connect(ports[bot_node])
+    {:frame, %{"op" => 10}} = Client.recv(again)
+    Client.send_frame(again, 6, %{"token" => @demo, "session_id" => doomed_ready["d"]["session_id"], "seq" => 1})
+    assert {:frame, %{"op" => 9, "d" => false}} = Client.recv(again, 10_000)
     assert Client.await_dispatch(c, "GUILD_DELETE", 15_000)["d"] == %{"id" => to_string(@hq), "unavailable" => true}
     back = Client.await_dispatch(c, "GUILD_CREATE", 20_000)
     assert back["d"]["id"] == to_string(@hq)

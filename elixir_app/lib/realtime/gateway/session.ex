@@ -31,7 +31,7 @@ defmodule Realtime.Gateway.Session do
   """
   @spec start(pid, keyword) :: {:ok, pid, String.t()}
   def start(socket, opts) do
-    id = 16 |> :crypto.strong_rand_bytes() |> Base.encode16(case: :lower)
+    id = node_tag(node()) <> (12 |> :crypto.strong_rand_bytes() |> Base.encode16(case: :lower))
     {:ok, pid} = DynamicSupervisor.start_child(Realtime.Gateway.SessionSupervisor, {__MODULE__, {id, socket, opts}})
     {:ok, pid, id}
   end
@@ -46,15 +46,44 @@ defmodule Realtime.Gateway.Session do
   was missed; `{:error, :invalid_seq}` when `seq` is ahead of the last
   dispatch sent.
   """
-  @spec resume(String.t(), pid, integer, map) :: :ok | {:error, :invalid | :invalid_seq}
+  @spec resume(String.t(), pid, integer, map) :: {:ok, pid} | {:error, :invalid | :invalid_seq}
   def resume(id, socket, seq, user) do
-    case Registry.lookup(@registry, id) do
-      [{pid, _}] -> GenServer.call(pid, {:resume, socket, seq, user.id})
-      [] -> {:error, :invalid}
-    end
+    with {:ok, pid} <- whereis(id),
+         :ok <- GenServer.call(pid, {:resume, socket, seq, user.id}),
+         do: {:ok, pid}
   catch
     :exit, _ -> {:error, :invalid}
   end
+
+  @doc """
+  The process of session `id`, on whichever node holds it. A session id
+  starts with its node's tag (8 hex digits), so a client that resumes on
+  another node of the cluster finds its session; a session whose node is
+  gone is not found, and the client gets Invalid Session.
+  """
+  @spec whereis(String.t()) :: {:ok, pid} | {:error, :invalid}
+  def whereis(<<tag::binary-size(8), _::binary>> = id) do
+    case Enum.find([node() | Node.list()], &(node_tag(&1) == tag)) do
+      nil -> {:error, :invalid}
+      n when n == node() -> whereis_local(id)
+      n -> :erpc.call(n, __MODULE__, :whereis_local, [id], 2_000)
+    end
+  catch
+    :error, {:erpc, _} -> {:error, :invalid}
+  end
+
+  def whereis(_id), do: {:error, :invalid}
+
+  @doc false
+  @spec whereis_local(String.t()) :: {:ok, pid} | {:error, :invalid}
+  def whereis_local(id) do
+    case Registry.lookup(@registry, id) do
+      [{pid, _}] -> {:ok, pid}
+      [] -> {:error, :invalid}
+    end
+  end
+
+  defp node_tag(node), do: node |> :erlang.phash2(4_294_967_296) |> Integer.to_string(16) |> String.downcase() |> String.pad_leading(8, "0")
 
   @doc "Ends the session now (the client closed with 1000 or 1001)."
   @spec close(pid) :: :ok

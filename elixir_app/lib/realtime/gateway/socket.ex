@@ -199,8 +199,7 @@ defmodule Realtime.Gateway.Socket do
   defp resume(%{"token" => token, "session_id" => id, "seq" => seq}, state)
        when is_binary(token) and is_binary(id) and (is_integer(seq) or is_nil(seq)) do
     with {:ok, user} <- auth(token),
-         :ok <- Session.resume(id, self(), seq || 0, user),
-         [{session, _}] <- Registry.lookup(Realtime.Gateway.SessionRegistry, id) do
+         {:ok, session} <- Session.resume(id, self(), seq || 0, user) do
       Process.monitor(session)
       Metrics.inc(:resumes, "resumed")
       state = %{state | session: session, session_id: id, user: user}
@@ -256,7 +255,8 @@ defmodule Realtime.Gateway.Socket do
   # `send_timeout` (see Realtime.Gateway.Listener).
   @impl true
   def websocket_info({:gateway_dispatch, seq, t, payload}, state) do
-    with {:encoded, %{at: at}} <- payload, do: Metrics.observe(:delivery, nil, System.monotonic_time(:microsecond) - at)
+    # Clocks of two nodes may disagree by a little: never a negative time.
+    with {:encoded, %{at: at}} <- payload, do: Metrics.observe(:delivery, nil, max(System.os_time(:microsecond) - at, 0))
 
     case Process.info(self(), :message_queue_len) do
       {:message_queue_len, queued} when queued > state.max_queued -> close(state, :slow_consumer)

@@ -346,8 +346,10 @@ defmodule Realtime.Guild.State do
       # Each encoding once, and only if a recipient reads it.
       encoded = if etf < total, do: %{json: Metrics.time(:encode, "json", fn -> JSON.encode(d) end)}, else: %{}
       encoded = if etf > 0, do: Map.put(encoded, :etf, Metrics.time(:encode, "etf", fn -> ETF.encode(d) end)), else: encoded
-      # `at` lets each connection time the event's delivery.
-      message = {:gateway_dispatch, t, {:encoded, Map.put(encoded, :at, System.monotonic_time(:microsecond))}}
+      # `at` lets each connection time the event's delivery. The OS clock,
+      # because the connection may be on another node, whose monotonic
+      # clock has another origin.
+      message = {:gateway_dispatch, t, {:encoded, Map.put(encoded, :at, System.os_time(:microsecond))}}
       n = Metrics.time(:fanout, nil, fn -> Fanout.send(state.table, recipients, message) + Remote.send(state.remote, recipients, message) end)
       Metrics.inc(:dispatched, t)
       Metrics.inc(:delivered, t, n)
