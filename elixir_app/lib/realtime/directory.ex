@@ -64,24 +64,18 @@ defmodule Realtime.Directory do
     share(entries)
   end
 
-  @doc false
   # Applies entries from this node or another.
-  @spec merge([{:channel, integer, integer} | {:guilds_of, integer, [integer]}]) :: :ok
-  def merge(entries) do
-    # Before this node's table exists there is nothing to merge into; it
-    # asks for everything once it does.
-    if :ets.whereis(@table) != :undefined, do: Enum.each(entries, fn
+  defp merge(entries) do
+    Enum.each(entries, fn
       {:channel, cid, gid} -> :ets.insert(@table, {{:channel, cid}, gid})
       {:guilds_of, uid, gids} -> Enum.each(gids, &add_guild_of(uid, &1))
     end)
-
-    :ok
   end
 
-  defp share(entries, nodes \\ Node.list()) do
-    # Fire and forget: a node that misses this gets everything when it
-    # (re)joins.
-    if nodes != [], do: :erpc.multicast(nodes, __MODULE__, :merge, [entries])
+  defp share(entries) do
+    # A plain message to each node's directory: a node still starting (no
+    # directory yet) drops it, and asks for everything once it is up.
+    for n <- Node.list(), do: :erlang.send({__MODULE__, n}, {:merge, entries}, [:noconnect])
     :ok
   end
 
@@ -132,6 +126,11 @@ defmodule Realtime.Directory do
 
   @impl true
   def handle_info({:cluster_members, members}, known), do: {:noreply, pull(members, known)}
+
+  def handle_info({:merge, entries}, known) do
+    merge(entries)
+    {:noreply, known}
+  end
 
   # Asks the members not known before for their entries.
   defp pull(members, known) do
