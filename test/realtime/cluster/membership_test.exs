@@ -6,6 +6,16 @@ defmodule Realtime.Cluster.MembershipTest do
 
   @guilds Enum.to_list(1_000_000_000_000_000_000..1_000_000_000_000_001_999)
 
+  describe "owners/2" do
+    test "a majority of the configured nodes owns guilds; a minority, or half, owns none" do
+      assert Membership.owners([:a], 1) == [:a]
+      assert Membership.owners([:a, :b], 3) == [:a, :b]
+      assert Membership.owners([:c], 3) == []
+      assert Membership.owners([:a, :b], 4) == []
+      assert Membership.owners([:a, :b, :c], 4) == [:a, :b, :c]
+    end
+  end
+
   describe "members_of/3" do
     test "this node and the connected candidates, sorted, whatever else is connected" do
       assert Membership.members_of(:b@h, [:a@h, :c@h, :d@h], [:c@h, :runner@h, :a@h]) == [:a@h, :b@h, :c@h]

@@ -10,6 +10,15 @@ defmodule Realtime.Cluster.Membership do
   guild the same way. Nodes that are not candidates (a remote shell, a test
   runner) may connect but never become members.
 
+  **Quorum.** Guilds are placed only among members that see a majority of
+  the configured nodes (this one included). A node cut off on the minority
+  side of a netsplit publishes an empty ring: it owns no guild, its loader
+  stops the ones it ran, and the majority takes them over (their leases,
+  see `Realtime.Guild.Lease`, fence out anything the minority still
+  sends). Without a majority anywhere, no guild runs: the cluster chooses
+  consistency over availability. A node with no cluster configured is a
+  majority of one.
+
   Candidates that are not connected are retried every `:reconnect_ms`
   (default 1,000), so a node that comes back rejoins without an operator.
   Distributed Erlang keeps a full mesh: each node holds a connection to
@@ -59,6 +68,14 @@ defmodule Realtime.Cluster.Membership do
     [self | Enum.filter(candidates, &MapSet.member?(connected, &1))] |> Enum.uniq() |> Enum.sort()
   end
 
+  @doc """
+  The nodes that may own guilds: `members` if they are a majority of
+  `cluster_size` configured nodes, else none. Pure.
+  """
+  @spec owners([node], pos_integer) :: [node]
+  def owners(members, cluster_size) when length(members) * 2 > cluster_size, do: members
+  def owners(_members, _cluster_size), do: []
+
   @impl true
   def init(opts) do
     :ok = :net_kernel.monitor_nodes(true)
@@ -97,8 +114,10 @@ defmodule Realtime.Cluster.Membership do
     members = members_of(node(), state.candidates, Node.list())
 
     if members != state.members do
-      Ring.publish(members)
-      Logger.info("cluster members: #{Enum.join(members, ", ")}")
+      owners = owners(members, length(state.candidates) + 1)
+      Ring.publish(owners)
+      quorum = if owners == [], do: " (no majority: this node owns no guild)", else: ""
+      Logger.info("cluster members: #{Enum.join(members, ", ")}#{quorum}")
       for {_, pid} <- state.subscribers, do: send(pid, {:cluster_members, members})
     end
 

@@ -14,7 +14,7 @@ defmodule Realtime.Cluster.Ring do
 
   @key {__MODULE__, :ring}
 
-  @doc "Publishes the ring for `members` (sorted first, so every node builds the same one)."
+  @doc "Publishes the ring for `members` (sorted first, so every node builds the same one); `[]` for none."
   @spec publish([node]) :: HashRing.t()
   def publish(members) do
     ring = members |> Enum.sort() |> HashRing.new()
@@ -31,11 +31,11 @@ defmodule Realtime.Cluster.Ring do
     end
   end
 
-  @doc "The node that owns guild `guild_id` on the current ring."
-  @spec owner(integer) :: node
+  @doc "The node that owns guild `guild_id` on the current ring; `nil` when no node may own guilds (no majority)."
+  @spec owner(integer) :: node | nil
   def owner(guild_id), do: HashRing.find_node(current(), guild_id)
 
-  @doc "The current members."
+  @doc "The nodes that own guilds now."
   @spec members() :: [node]
   def members, do: HashRing.nodes(current())
 end

@@ -23,6 +23,7 @@ defmodule Realtime.Guild.Placement do
   @spec lookup(integer) :: {:ok, pid} | :error
   def lookup(id), do: lookup_on(Ring.owner(id), id)
 
+  defp lookup_on(nil, _id), do: :error
   defp lookup_on(owner, id) when owner == node(), do: lookup_local(id)
 
   defp lookup_on(owner, id) do
