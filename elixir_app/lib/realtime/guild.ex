@@ -32,7 +32,7 @@ defmodule Realtime.Guild do
   use GenServer
 
   alias Realtime.{Directory, Store}
-  alias Realtime.Guild.{Change, Channels, Lease, Members, MessageCache, Messages, Placement, Presence, Roles, Rows, State}
+  alias Realtime.Guild.{Change, Channels, Lease, Loader, Members, MessageCache, Messages, Placement, Presence, Roles, Rows, State}
 
   # How long a barrier waits for the store before failing what is pending.
   @store_timeout 30_000
@@ -202,8 +202,9 @@ defmodule Realtime.Guild do
 
   @impl true
   def init(id) do
-    with {:ok, epoch} <- Lease.acquire(Store.handle(), id),
+    with {:ok, epoch, previous} <- Lease.acquire(Store.handle(), id),
          {:ok, guild} <- Rows.load(Store.handle(), id) do
+      if previous, do: Loader.lease_taken(previous, id, epoch)
       Directory.put_guild(guild)
       state = %{State.new(guild) | epoch: epoch}
       :ok = fill_cache(state)
@@ -270,9 +271,13 @@ defmodule Realtime.Guild do
 
   def handle_info(:send_gathered, state), do: {:noreply, send_gathered(state)}
 
-  # Another node owns this guild now: its sessions see this process go down
-  # and rejoin the guild where it lives.
-  def handle_info(:fenced, state), do: {:stop, {:shutdown, :fenced}, state}
+  # Another process took this guild's lease: stop, and let the loader start
+  # the guild again if this node owns it (so that it reloads what the other
+  # may have written). Sessions see this process go down and rejoin the
+  # guild wherever it then lives.
+  def handle_info(:fenced, state), do: lost_lease(state)
+  def handle_info({:lease_taken, epoch}, state) when epoch > state.epoch, do: lost_lease(state)
+  def handle_info({:lease_taken, _older}, state), do: {:noreply, state}
 
   def handle_info({:DOWN, _, :process, session, _}, state), do: {:noreply, State.unsubscribe(state, session)}
 
@@ -341,6 +346,11 @@ defmodule Realtime.Guild do
     GenServer.reply(from, {:error, {:store, reason}})
     if match?({:fenced, _}, reason), do: send(self(), :fenced)
     state
+  end
+
+  defp lost_lease(state) do
+    Loader.restart_if_owned(state.guild.id, self())
+    {:stop, {:shutdown, :lease_lost}, state}
   end
 
   # Waits for every pending write (a barrier's last), applying each.

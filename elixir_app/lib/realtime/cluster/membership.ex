@@ -115,7 +115,7 @@ defmodule Realtime.Cluster.Membership do
 
     if members != state.members do
       owners = owners(members, length(state.candidates) + 1)
-      Ring.publish(owners)
+      Ring.publish(if state.candidates == [], do: :local, else: owners)
       quorum = if owners == [], do: " (no majority: this node owns no guild)", else: ""
       Logger.info("cluster members: #{Enum.join(members, ", ")}#{quorum}")
       for {_, pid} <- state.subscribers, do: send(pid, {:cluster_members, members})

@@ -14,28 +14,33 @@ defmodule Realtime.Cluster.Ring do
 
   @key {__MODULE__, :ring}
 
-  @doc "Publishes the ring for `members` (sorted first, so every node builds the same one); `[]` for none."
-  @spec publish([node]) :: HashRing.t()
-  def publish(members) do
-    ring = members |> Enum.sort() |> HashRing.new()
-    :persistent_term.put(@key, ring)
-    ring
-  end
+  @doc """
+  Publishes the ring for `members` (sorted first, so every node builds the
+  same one); `[]` for none. `:local` is a node with no cluster: it owns
+  everything, whatever its name is now (a node may start distribution after
+  this was published).
+  """
+  @spec publish([node] | :local) :: :ok
+  def publish(:local), do: :persistent_term.put(@key, :local)
+  def publish(members), do: :persistent_term.put(@key, members |> Enum.sort() |> HashRing.new())
 
-  @doc "The current ring. Before anything is published, a ring of this node alone."
-  @spec current() :: HashRing.t()
-  def current do
-    case :persistent_term.get(@key, nil) do
-      nil -> publish([node()])
-      ring -> ring
-    end
-  end
+  defp current, do: :persistent_term.get(@key, :local)
 
   @doc "The node that owns guild `guild_id` on the current ring; `nil` when no node may own guilds (no majority)."
   @spec owner(integer) :: node | nil
-  def owner(guild_id), do: HashRing.find_node(current(), guild_id)
+  def owner(guild_id) do
+    case current() do
+      :local -> node()
+      ring -> HashRing.find_node(ring, guild_id)
+    end
+  end
 
   @doc "The nodes that own guilds now."
   @spec members() :: [node]
-  def members, do: HashRing.nodes(current())
+  def members do
+    case current() do
+      :local -> [node()]
+      ring -> HashRing.nodes(ring)
+    end
+  end
 end

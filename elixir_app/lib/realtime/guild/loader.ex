@@ -7,7 +7,12 @@ defmodule Realtime.Guild.Loader do
   (their sessions rejoin them on the new owner).
 
   On the very first start it imports the seed dataset into the store
-  (`Realtime.Guild.Rows.import_once/2`). Guilds are started one at a time,
+  (`Realtime.Guild.Rows.import_once/2`).
+
+  While nodes disagree about the members (for a moment, as one joins or
+  leaves), two may start the same guild; the second takes the lease, and
+  tells the first (`lease_taken/3`), whose guild stops and is started
+  again only if its node owns it. Guilds are started one at a time,
   from this process, so that a node taking over a dead node's guilds loads
   them at a bounded pace instead of all at once.
   """
@@ -34,19 +39,54 @@ defmodule Realtime.Guild.Loader do
     {start, stop}
   end
 
+  @doc """
+  Tells `node`'s loader that this node took guild `id`'s lease at `epoch`:
+  a process of that guild there is stale. A plain message: a node that is
+  unreachable finds out on its next write, which is fenced.
+  """
+  @spec lease_taken(node, integer, pos_integer) :: :ok
+  def lease_taken(node, id, epoch) do
+    _ = :erlang.send({__MODULE__, node}, {:lease_taken, id, epoch}, [:noconnect])
+    :ok
+  end
+
+  @doc "Starts guild `id` again once `pid` (its stopping process) is gone, if this node owns it."
+  @spec restart_if_owned(integer, pid) :: :ok
+  def restart_if_owned(id, pid) do
+    send(__MODULE__, {:restart_if_owned, id, pid})
+    :ok
+  end
+
   @impl true
   def init(seed_guilds) do
     Membership.subscribe()
 
     with :ok <- Rows.import_once(Store.handle(), seed_guilds),
          :ok <- rebalance() do
-      {:ok, nil}
+      # Guilds stopping to be started again, by pid.
+      {:ok, %{}}
     else
       {:error, reason} -> {:stop, {:store, reason}}
     end
   end
 
   @impl true
+  def handle_info({:lease_taken, id, epoch}, state) do
+    with {:ok, pid} <- Placement.lookup_local(id), do: send(pid, {:lease_taken, epoch})
+    {:noreply, state}
+  end
+
+  def handle_info({:restart_if_owned, id, pid}, state) do
+    Process.monitor(pid)
+    {:noreply, Map.put(state, pid, id)}
+  end
+
+  def handle_info({:DOWN, _, :process, pid, _}, state) do
+    {id, state} = Map.pop(state, pid)
+    if id && Placement.owned?(id) && Placement.lookup_local(id) == :error, do: start(id)
+    {:noreply, state}
+  end
+
   def handle_info({:cluster_members, _members}, state) do
     with {:error, reason} <- rebalance(), do: Logger.error("guild placement not updated: #{inspect(reason)}")
     {:noreply, state}
