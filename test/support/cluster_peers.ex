@@ -74,9 +74,10 @@ defmodule Realtime.Test.ClusterPeers do
 
   # Called on peers (this module is in the shared code path).
 
-  @doc false
-  def start_fanout do
-    {:ok, pid} = Realtime.Fanout.Supervisor.start_link([])
+  @doc "Starts `module` (a child with `start_link/1`) here, detached from the caller, which is short-lived."
+  @spec start_detached(module) :: :ok
+  def start_detached(module) do
+    {:ok, pid} = module.start_link([])
     Process.unlink(pid)
     :ok
   end

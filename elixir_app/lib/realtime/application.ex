@@ -8,6 +8,7 @@ defmodule Realtime.Application do
       ├── Realtime.WindowCounter            windowed counters (REST rate limits, session starts)
       ├── Realtime.Semaphore                counting semaphores (identify concurrency)
       ├── Realtime.Cluster.Membership       members (configured ∩ connected nodes) → the hash ring
+      ├── Realtime.Cluster.Watcher          watches local sessions for guilds on other nodes, in batches
       ├── Realtime.Store                    opens the durable store (SQLite or PostgreSQL), migrates it
       ├── Realtime.Directory                users, tokens, channel → guild (ETS)
       ├── Realtime.Guild.Registry           guild id → pid (see Realtime.Guild.Placement)
@@ -53,6 +54,7 @@ defmodule Realtime.Application do
         Realtime.WindowCounter,
         Realtime.Semaphore,
         Realtime.Cluster.Membership,
+        Realtime.Cluster.Watcher,
         Realtime.Store,
         {Realtime.Directory, seed},
         {Registry, keys: :unique, name: Realtime.Guild.Registry},

@@ -235,7 +235,7 @@ defmodule Realtime.Guild do
   def handle_call({:subscribe, session, user_id, intents, opts}, _from, state) do
     case State.subscribe(state, session, user_id, intents, opts) do
       {:ok, guild_create, state} ->
-        Process.monitor(session)
+        watch(session, state)
         {:reply, {:ok, guild_create}, state}
 
       error ->
@@ -280,6 +280,8 @@ defmodule Realtime.Guild do
   def handle_info({:lease_taken, _older}, state), do: {:noreply, state}
 
   def handle_info({:DOWN, _, :process, session, _}, state), do: {:noreply, State.unsubscribe(state, session)}
+  def handle_info({:sessions_down, sessions}, state), do: {:noreply, Enum.reduce(sessions, state, &State.unsubscribe(&2, &1))}
+  def handle_info({:nodedown, node}, state), do: {:noreply, Enum.reduce(State.sessions_on(state, node), state, &State.unsubscribe(&2, &1))}
 
   def handle_info(:passive_flush, state) do
     schedule_passive_flush()
@@ -346,6 +348,15 @@ defmodule Realtime.Guild do
     GenServer.reply(from, {:error, {:store, reason}})
     if match?({:fenced, _}, reason), do: send(self(), :fenced)
     state
+  end
+
+  # Local sessions are monitored; remote ones through the watcher on their
+  # node, with one node monitor per node (Realtime.Cluster.Watcher).
+  defp watch(session, _state) when node(session) == node(), do: Process.monitor(session)
+
+  defp watch(session, state) do
+    if State.sessions_on(state, node(session)) == [session], do: :erlang.monitor_node(node(session), true)
+    Realtime.Cluster.Watcher.watch(session, self())
   end
 
   defp lost_lease(state) do

@@ -18,7 +18,7 @@ defmodule Realtime.Cluster.RemoteFanoutTest do
   test "one distribution message per node with recipients, and every remote recipient gets every event in order" do
     suffix = System.unique_integer([:positive])
     nodes = for i <- 1..2, do: elem(ClusterPeers.start!("fanout#{i}_#{suffix}"), 1)
-    for n <- nodes, do: :ok = :erpc.call(n, ClusterPeers, :start_fanout, [])
+    for n <- nodes, do: :ok = :erpc.call(n, ClusterPeers, :start_detached, [Realtime.Fanout.Supervisor])
 
     local = ClusterPeers.spawn_recorders(@per_node)
     remote_pids = for n <- nodes, do: :erpc.call(n, ClusterPeers, :spawn_recorders, [@per_node])

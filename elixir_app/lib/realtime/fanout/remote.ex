@@ -50,9 +50,14 @@ defmodule Realtime.Fanout.Remote do
     end
   end
 
-  @doc "Whether any recipient is remote."
-  @spec empty?(t) :: boolean
-  def empty?(%__MODULE__{pids: pids}), do: map_size(pids) == 0
+  @doc "The pids bound on `node`."
+  @spec pids_on(t, node) :: [pid]
+  def pids_on(%__MODULE__{} = remote, node) do
+    case remote.nodes do
+      %{^node => slots} -> slots |> Bitmap.to_list() |> Enum.map(&Map.fetch!(remote.pids, &1))
+      _ -> []
+    end
+  end
 
   @doc """
   Sends `message` to the remote pids of the slots in `recipients`: one

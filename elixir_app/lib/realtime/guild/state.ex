@@ -169,6 +169,10 @@ defmodule Realtime.Guild.State do
     %{state | passive_channels: %{}, passive_members: MapSet.new()}
   end
 
+  @doc "The connected sessions on `node` (another node's)."
+  @spec sessions_on(t, node) :: [pid]
+  def sessions_on(state, node), do: Remote.pids_on(state.remote, node)
+
   @doc "Disconnects a session; a no-op for one that is not connected."
   @spec unsubscribe(t, pid) :: t
   def unsubscribe(state, session) do
