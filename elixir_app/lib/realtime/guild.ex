@@ -25,6 +25,12 @@ defmodule Realtime.Guild do
   guild over, the write is refused, the callers get `{:error, {:store,
   {:fenced, _}}}`, and this process stops.
 
+  When its node no longer owns it but the new owner is up, a guild hands
+  itself over (`hand_off/2`): it commits what it has pending, the new
+  owner loads from the store and takes the connected sessions as they are,
+  the sessions switch to it without a GUILD_DELETE, and calls that reach
+  the old process meanwhile are passed on in order.
+
   Find a guild with `Realtime.Guild.Placement.lookup/1`.
   """
 
@@ -38,6 +44,8 @@ defmodule Realtime.Guild do
   @store_timeout 30_000
   # Pipelined changes sent to the store in one write at most.
   @max_gathered 256
+  # How long a guild that handed itself over passes on what still reaches it.
+  @pass_on_ms 5_000
 
   @doc false
   @spec start_link(integer) :: GenServer.on_start()
@@ -53,6 +61,17 @@ defmodule Realtime.Guild do
   @spec subscribe(pid, pid, integer, non_neg_integer, keyword) :: {:ok, map} | {:error, :not_member}
   def subscribe(guild, session, user_id, intents, opts \\ []),
     do: GenServer.call(guild, {:subscribe, session, user_id, intents, opts})
+
+  @doc "Asks guild process `guild` to hand itself over to `node`, which owns it now."
+  @spec hand_off(pid, node) :: :ok
+  def hand_off(guild, node) do
+    send(guild, {:hand_off, node})
+    :ok
+  end
+
+  @doc "Takes over the sessions of a guild that hands itself over (see `State.subscriptions/1`)."
+  @spec adopt(pid, list) :: :ok
+  def adopt(guild, subscriptions), do: GenServer.call(guild, {:adopt, subscriptions}, 30_000)
 
   @doc "Disconnects `session`."
   @spec unsubscribe(pid, pid) :: :ok
@@ -245,6 +264,12 @@ defmodule Realtime.Guild do
 
   def handle_call({:query, mod, fun, args}, _from, state), do: {:reply, apply(mod, fun, [state | args]), state}
 
+  def handle_call({:adopt, subscriptions}, _from, state) do
+    state = State.adopt(state, subscriptions)
+    for {session, _, _, _, _} <- subscriptions, do: watch(session, state)
+    {:reply, :ok, state}
+  end
+
   def handle_call({:change, mod, fun, args}, from, state) do
     case apply(mod, fun, [state | args]) do
       %Change{} = change -> {:noreply, commit(state, change, from)}
@@ -270,6 +295,25 @@ defmodule Realtime.Guild do
   def handle_info({:store_written, tag, result}, state), do: {:noreply, written(state, tag, result)}
 
   def handle_info(:send_gathered, state), do: {:noreply, send_gathered(state)}
+
+  def handle_info({:hand_off, to}, state) do
+    # Everything acknowledged is in the store before the new owner loads,
+    # and delivered here before it sends anything.
+    state = state |> send_gathered() |> drain()
+    Realtime.Fanout.sync()
+    subscriptions = State.subscriptions(state)
+
+    case Loader.adopt(to, state.guild.id, subscriptions) do
+      {:ok, successor} ->
+        for {session, _, _, _, _} <- subscriptions, do: send(session, {:guild_moved, state.guild.id, successor})
+        pass_on(successor, System.monotonic_time(:millisecond) + @pass_on_ms)
+        {:stop, {:shutdown, :handed_off}, state}
+
+      {:error, _} ->
+        # The sessions see this process go and rejoin the guild wherever it is.
+        {:stop, {:shutdown, :handoff_failed}, state}
+    end
+  end
 
   # Another process took this guild's lease: stop, and let the loader start
   # the guild again if this node owns it (so that it reloads what the other
@@ -362,6 +406,18 @@ defmodule Realtime.Guild do
   defp lost_lease(state) do
     Loader.restart_if_owned(state.guild.id, self())
     {:stop, {:shutdown, :lease_lost}, state}
+  end
+
+  # Calls and casts that still reach this process (from callers that looked
+  # it up before the move) go to the successor, in the order they came.
+  defp pass_on(successor, until) do
+    receive do
+      {:"$gen_call", _from, _request} = call -> send(successor, call) && pass_on(successor, until)
+      {:"$gen_cast", _request} = cast -> send(successor, cast) && pass_on(successor, until)
+      _other -> pass_on(successor, until)
+    after
+      max(until - System.monotonic_time(:millisecond), 0) -> :ok
+    end
   end
 
   # Waits for every pending write (a barrier's last), applying each.

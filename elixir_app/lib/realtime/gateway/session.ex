@@ -239,6 +239,19 @@ defmodule Realtime.Gateway.Session do
     end
   end
 
+  # The guild moved to another node with this session's subscription: the
+  # old process's :DOWN no longer matches a guild of ours.
+  def handle_info({:guild_moved, guild_id, pid}, state) do
+    case state.guilds do
+      %{^guild_id => _} ->
+        Process.monitor(pid)
+        {:noreply, %{state | guilds: Map.put(state.guilds, guild_id, pid)}}
+
+      _ ->
+        {:noreply, state}
+    end
+  end
+
   def handle_info({:rejoin, _guild_id, 0}, state), do: {:noreply, state}
 
   def handle_info({:rejoin, guild_id, attempts}, state) do

@@ -48,10 +48,11 @@ defmodule Realtime.Guild.LazyLists do
 
   @doc """
   Applies a session's subscriptions (`%{channel_id => [[start, end], ...]}`)
-  in one guild, and sends it SYNC and INVALIDATE ops.
+  in one guild, and sends it SYNC and INVALIDATE ops, unless `quiet` (a
+  guild taking over subscriptions the session already has in sync).
   """
-  @spec subscribe(State.t(), pid, %{integer => list}) :: State.t()
-  def subscribe(state, session, channels) do
+  @spec subscribe(State.t(), pid, %{integer => list}, boolean) :: State.t()
+  def subscribe(state, session, channels, quiet \\ false) do
     wanted =
       channels
       |> Enum.filter(fn {cid, ranges} -> Map.has_key?(state.guild.channels, cid) and windows(ranges) != :invalid end)
@@ -72,7 +73,7 @@ defmodule Realtime.Guild.LazyLists do
             %{"op" => "SYNC", "range" => [s, s + 99], "items" => Enum.map(MemberList.rows(list, s, 100), &item(state, &1))}
           end
 
-      if ops != [], do: send_update(state, id, [session], ops)
+      if ops != [] and not quiet, do: send_update(state, id, [session], ops)
       state
     end)
   end

@@ -19,6 +19,10 @@ defmodule Realtime.Guild.Loader do
   use GenServer
   require Logger
 
+  # How long a node that sees another join waits before starting the guilds
+  # it now owns itself, instead of receiving them by handoff.
+  @handoff_grace_ms 3_000
+
   alias Realtime.Cluster.Membership
   alias Realtime.Guild.{Placement, Rows}
   alias Realtime.Store
@@ -57,17 +61,40 @@ defmodule Realtime.Guild.Loader do
     :ok
   end
 
+  @doc """
+  Asks `node`'s loader to take over guild `id` with `subscriptions` (from a
+  guild handing itself over): it starts the guild there if it does not run
+  yet, and gives it the sessions. Returns the new process.
+  """
+  @spec adopt(node, integer, list) :: {:ok, pid} | {:error, term}
+  def adopt(node, id, subscriptions) do
+    :erpc.call(node, GenServer, :call, [__MODULE__, {:adopt, id, subscriptions}, 30_000], 35_000)
+  catch
+    kind, reason -> {:error, {kind, reason}}
+  end
+
   @impl true
   def init(seed_guilds) do
     Membership.subscribe()
+    state = %{members: [], restarting: %{}}
 
     with :ok <- Rows.import_once(Store.handle(), seed_guilds),
-         :ok <- rebalance() do
-      # Guilds stopping to be started again, by pid.
-      {:ok, %{}}
+         {:ok, state} <- rebalance(state, Membership.members()) do
+      {:ok, state}
     else
       {:error, reason} -> {:stop, {:store, reason}}
     end
+  end
+
+  @impl true
+  def handle_call({:adopt, id, subscriptions}, _from, state) do
+    reply =
+      with true <- Placement.owned?(id) || {:error, :not_owner},
+           {:ok, pid} <- started(id),
+           :ok <- Realtime.Guild.adopt(pid, subscriptions),
+           do: {:ok, pid}
+
+    {:reply, reply, state}
   end
 
   @impl true
@@ -78,25 +105,68 @@ defmodule Realtime.Guild.Loader do
 
   def handle_info({:restart_if_owned, id, pid}, state) do
     Process.monitor(pid)
-    {:noreply, Map.put(state, pid, id)}
+    {:noreply, put_in(state.restarting[pid], id)}
   end
 
   def handle_info({:DOWN, _, :process, pid, _}, state) do
-    {id, state} = Map.pop(state, pid)
+    {id, restarting} = Map.pop(state.restarting, pid)
     if id && Placement.owned?(id) && Placement.lookup_local(id) == :error, do: start(id)
+    {:noreply, %{state | restarting: restarting}}
+  end
+
+  def handle_info({:cluster_members, members}, state) do
+    case rebalance(state, members) do
+      {:ok, state} ->
+        {:noreply, state}
+
+      {:error, reason} ->
+        Logger.error("guild placement not updated: #{inspect(reason)}")
+        {:noreply, state}
+    end
+  end
+
+  def handle_info(:start_owned, state) do
+    with {:ok, stored} <- Rows.guild_ids(Store.handle()) do
+      {start, _} = plan(stored, Placement.running(), &Placement.owned?/1)
+      Enum.each(start, &start/1)
+    end
+
     {:noreply, state}
   end
 
-  def handle_info({:cluster_members, _members}, state) do
-    with {:error, reason} <- rebalance(), do: Logger.error("guild placement not updated: #{inspect(reason)}")
-    {:noreply, state}
-  end
-
-  defp rebalance do
+  # Guilds this node no longer owns are handed to their new owner when it is
+  # up (else stopped). Guilds it now owns are started at once when a node
+  # left (their owner is gone); when one joined, after a grace, so that the
+  # guilds moving here arrive by handoff with their sessions first.
+  defp rebalance(state, members) do
     with {:ok, stored} <- Rows.guild_ids(Store.handle()) do
       {start, stop} = plan(stored, Placement.running(), &Placement.owned?/1)
-      Enum.each(stop, &Placement.stop/1)
-      Enum.each(start, &start/1)
+      Enum.each(stop, &move/1)
+      joined = members -- state.members
+      others = List.delete(members, node())
+
+      if joined != [] and others != [],
+        do: Process.send_after(self(), :start_owned, @handoff_grace_ms),
+        else: Enum.each(start, &start/1)
+
+      {:ok, %{state | members: members}}
+    end
+  end
+
+  defp move(id) do
+    owner = Realtime.Cluster.Ring.owner(id)
+
+    case Placement.lookup_local(id) do
+      {:ok, pid} when owner != nil and owner != node() -> Realtime.Guild.hand_off(pid, owner)
+      _ -> Placement.stop(id)
+    end
+  end
+
+  defp started(id) do
+    case Placement.start(id) do
+      {:ok, pid} -> {:ok, pid}
+      {:error, {:already_started, pid}} -> {:ok, pid}
+      error -> error
     end
   end
 

@@ -169,6 +169,37 @@ defmodule Realtime.Guild.State do
     %{state | passive_channels: %{}, passive_members: MapSet.new()}
   end
 
+  @doc """
+  What a guild taking over from this one needs to serve the connected
+  sessions without them noticing: for each, its user, intents, encoding and
+  member list windows (see `adopt/2`).
+  """
+  @spec subscriptions(t) :: [{pid, integer, non_neg_integer, keyword, %{integer => list}}]
+  def subscriptions(state) do
+    lists =
+      for {id, by_session} <- state.lazy.subs, {session, windows} <- by_session, reduce: %{} do
+        acc -> Map.update(acc, session, %{state.lazy.channels[id] => ranges(windows)}, &Map.put(&1, state.lazy.channels[id], ranges(windows)))
+      end
+
+    for {slot, %{session: session, user_id: user_id, intents: intents}} <- state.slots do
+      encoding = if Bitmap.member?(state.etf, slot), do: :etf, else: :json
+      {session, user_id, intents, [encoding: encoding], Map.get(lists, session, %{})}
+    end
+  end
+
+  defp ranges(windows), do: for(s <- windows, do: [s, s + 99])
+
+  @doc "Connects sessions handed over by `subscriptions/1`, silently: they already have the guild."
+  @spec adopt(t, list) :: t
+  def adopt(state, subscriptions) do
+    Enum.reduce(subscriptions, state, fn {session, user_id, intents, opts, lists}, state ->
+      case subscribe(state, session, user_id, intents, opts) do
+        {:ok, _guild_create, state} -> if lists == %{}, do: state, else: LazyLists.subscribe(state, session, lists, true)
+        {:error, :not_member} -> state
+      end
+    end)
+  end
+
   @doc "The connected sessions on `node` (another node's)."
   @spec sessions_on(t, node) :: [pid]
   def sessions_on(state, node), do: Remote.pids_on(state.remote, node)
