@@ -65,6 +65,8 @@ defmodule Realtime.Application do
       ] ++ if(listen?, do: [{Realtime.Gateway.Listener, port: port}, {Realtime.Metrics.Endpoint, port: metrics_port}], else: [])
 
     with {:ok, pid} <- Supervisor.start_link(children, strategy: :one_for_one, name: Realtime.Supervisor) do
+      # Only now may other nodes hand guilds to this one.
+      :ok = Realtime.Cluster.Membership.ready()
       if listen? and Application.get_env(:realtime, :announce, true), do: announce(port, metrics_port, seed)
       {:ok, pid}
     end

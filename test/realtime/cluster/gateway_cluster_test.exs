@@ -122,4 +122,101 @@ defmodule Realtime.Cluster.GatewayClusterTest do
   end
 
   defp lease(node, guild), do: :erpc.call(node, Realtime.Store, :read, [{:lease, guild}])
+
+  test "a node that joins takes its guilds over live: no GUILD_DELETE, every acknowledged message delivered once", %{url: url} do
+    # Names for which the third node takes over the large guild.
+    {names, suffix} =
+      Stream.repeatedly(fn -> System.unique_integer([:positive]) end)
+      |> Stream.map(fn suffix -> {for(i <- 1..3, do: :"hand#{i}_#{suffix}@127.0.0.1"), suffix} end)
+      |> Enum.find(fn {[a, b, c], _} ->
+        Realtime.HashRing.find_node(Realtime.HashRing.new([a, b]), @hq) != c and
+          Realtime.HashRing.find_node(Realtime.HashRing.new([a, b, c]), @hq) == c
+      end)
+
+    start = fn name ->
+      {_peer, node} = ClusterPeers.start!(name |> Atom.to_string() |> String.split("@") |> hd())
+      port = ClusterPeers.free_port()
+      env = [store: {Realtime.Store.Postgres, %{url: url}}, cluster_nodes: names, resume_window: 2_000]
+      :ok = ClusterPeers.start_app!(node, env, port, ClusterPeers.free_port())
+      {node, port}
+    end
+
+    [{n1, port1}, {n2, _}] = Enum.map(Enum.take(names, 2), start)
+    two = Enum.sort([n1, n2])
+    for n <- two, do: ClusterPeers.eventually(fn -> :erpc.call(n, Realtime.Cluster.Membership, :members, []) == two end, 15_000, "two members")
+    ClusterPeers.eventually(fn -> Enum.count(two, &match?({:ok, _}, local_guild(&1, @hq))) == 1 end, 15_000, "the guild on one of two")
+
+    c = Client.connect(port1)
+    ready = Client.identify(c, @demo, %{"intents" => 1 ||| @messages ||| @content})
+    for _ <- ready["d"]["guilds"], do: Client.await_dispatch(c, "GUILD_CREATE", 10_000)
+    general = channel_of(port1, @hq)
+
+    # Messages go in without pause while the third node joins.
+    me = self()
+
+    poster =
+      spawn_link(fn ->
+        Stream.iterate(1, &(&1 + 1))
+        |> Enum.each(fn i ->
+          case post(port1, general, "m#{i}") do
+            {200, _, m} -> send(me, {:acked, m["id"]})
+            _ -> :ok
+          end
+
+          receive do
+            :stop -> send(me, :stopped) && exit(:normal)
+          after
+            0 -> :ok
+          end
+        end)
+      end)
+
+    Process.sleep(500)
+    [n3] = Enum.drop(names, 2)
+    {^n3, _} = start.(n3)
+    ClusterPeers.eventually(fn -> match?({:ok, _}, local_guild(n3, @hq)) and local_guild(n1, @hq) == :error and local_guild(n2, @hq) == :error end, 20_000, "the guild moving to the new node")
+    Process.sleep(1_000)
+    send(poster, :stop)
+    assert_receive :stopped, 10_000
+    acked = collect_acked([])
+    assert length(acked) > 10
+
+    # The session saw every acknowledged message once, in order, and never
+    # lost the guild.
+    received = receive_creates(c, MapSet.new(acked), [])
+    assert received == acked
+    assert Client.silent?(c, 300)
+    _ = suffix
+  end
+
+  defp collect_acked(acc) do
+    receive do
+      {:acked, id} -> collect_acked([id | acc])
+    after
+      0 -> Enum.reverse(acc)
+    end
+  end
+
+  # MESSAGE_CREATE ids until every expected one arrived; fails on a
+  # GUILD_DELETE or a duplicate.
+  defp receive_creates(c, waiting, acc) do
+    if MapSet.size(waiting) == 0 do
+      Enum.reverse(acc)
+    else
+      case Client.recv(c, 10_000) do
+        {:frame, %{"t" => "MESSAGE_CREATE", "d" => %{"id" => id}}} ->
+          refute id in acc, "MESSAGE_CREATE #{id} arrived twice"
+          receive_creates(c, MapSet.delete(waiting, id), [id | acc])
+
+        {:frame, %{"t" => "GUILD_DELETE"} = f} ->
+          flunk("the session lost the guild during the handoff: #{inspect(f)}")
+
+        {:frame, _} ->
+          receive_creates(c, waiting, acc)
+
+        {:close, code} ->
+          flunk("closed with #{inspect(code)}")
+      end
+    end
+  end
 end

@@ -25,7 +25,7 @@ defmodule Realtime.Cluster.MembershipTest do
 
   defp start_member(name, names) do
     {peer, node} = ClusterPeers.start!(name)
-    {:ok, _} = :erpc.call(node, GenServer, :start, [Membership, [nodes: names, reconnect_ms: 100], [name: Membership]])
+    {:ok, _} = :erpc.call(node, GenServer, :start, [Membership, [nodes: names, reconnect_ms: 100, ready: true], [name: Membership]])
     {peer, node}
   end
 

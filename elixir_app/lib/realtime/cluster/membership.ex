@@ -5,7 +5,8 @@ defmodule Realtime.Cluster.Membership do
   The candidate nodes come from configuration: `REALTIME_CLUSTER_NODES`
   (comma-separated node names) or the `:cluster_nodes` application env. The
   members are this node plus the candidates it is connected to, as
-  `:net_kernel.monitor_nodes/1` reports them. Every node derives its ring
+  `:net_kernel.monitor_nodes/1` reports them, that have declared themselves
+  ready (`ready/1`, called once the application has started). Every node derives its ring
   from its member list alone, so nodes that see the same members place every
   guild the same way. Nodes that are not candidates (a remote shell, a test
   runner) may connect but never become members.
@@ -32,7 +33,7 @@ defmodule Realtime.Cluster.Membership do
 
   alias Realtime.Cluster.Ring
 
-  @type option :: {:nodes, [node]} | {:reconnect_ms, pos_integer} | {:name, GenServer.name()}
+  @type option :: {:nodes, [node]} | {:reconnect_ms, pos_integer} | {:name, GenServer.name()} | {:ready, boolean}
 
   @doc "Starts the membership process; see the module doc for options."
   @spec start_link([option]) :: GenServer.on_start()
@@ -76,16 +77,40 @@ defmodule Realtime.Cluster.Membership do
   def owners(members, cluster_size) when length(members) * 2 > cluster_size, do: members
   def owners(_members, _cluster_size), do: []
 
+  @doc """
+  Declares this node ready to own guilds (its application has started),
+  and tells the connected nodes. Until then, and until another node has
+  said so, a node is connected but not a member: guilds are never handed to
+  a node that cannot take them yet.
+  """
+  @spec ready(GenServer.server()) :: :ok
+  def ready(server \\ __MODULE__), do: GenServer.call(server, :ready)
+
   @impl true
   def init(opts) do
     :ok = :net_kernel.monitor_nodes(true)
     candidates = Keyword.get_lazy(opts, :nodes, &configured/0) -- [node()]
-    state = %{candidates: candidates, reconnect_ms: Keyword.get(opts, :reconnect_ms, 1_000), members: nil, subscribers: %{}}
+
+    state = %{
+      candidates: candidates,
+      reconnect_ms: Keyword.get(opts, :reconnect_ms, 1_000),
+      members: nil,
+      subscribers: %{},
+      ready?: Keyword.get(opts, :ready, false),
+      # Connected nodes that said they are ready.
+      ready: MapSet.new()
+    }
+
     {:ok, refresh(state), {:continue, :connect}}
   end
 
   @impl true
-  def handle_continue(:connect, state), do: {:noreply, connect(state)}
+  def handle_continue(:connect, state) do
+    state = connect(state)
+    # Nodes connected before this process ran saw no nodeup from it.
+    if state.ready?, do: for(n <- Node.list(), do: announce(n, true))
+    {:noreply, state}
+  end
 
   @impl true
   def handle_call(:members, _from, state), do: {:reply, state.members, state}
@@ -93,11 +118,29 @@ defmodule Realtime.Cluster.Membership do
   def handle_call({:subscribe, pid}, _from, state),
     do: {:reply, :ok, %{state | subscribers: Map.put(state.subscribers, Process.monitor(pid), pid)}}
 
+  def handle_call(:ready, _from, state) do
+    for n <- Node.list(), do: announce(n, true)
+    {:reply, :ok, refresh(%{state | ready?: true})}
+  end
+
   @impl true
-  def handle_info({:nodeup, _node}, state), do: {:noreply, refresh(state)}
-  def handle_info({:nodedown, _node}, state), do: {:noreply, refresh(state)}
+  def handle_info({:nodeup, node}, state) do
+    if state.ready?, do: announce(node, true)
+    {:noreply, refresh(state)}
+  end
+
+  def handle_info({:nodedown, node}, state), do: {:noreply, refresh(%{state | ready: MapSet.delete(state.ready, node)})}
+
+  # Another node is ready; it asks for our word back when it has just met us.
+  def handle_info({:ready, node, answer?}, state) do
+    if answer? and state.ready?, do: announce(node, false)
+    {:noreply, refresh(%{state | ready: MapSet.put(state.ready, node)})}
+  end
+
   def handle_info(:connect, state), do: {:noreply, connect(state)}
   def handle_info({:DOWN, ref, :process, _, _}, state), do: {:noreply, %{state | subscribers: Map.delete(state.subscribers, ref)}}
+
+  defp announce(node, answer?), do: :erlang.send({__MODULE__, node}, {:ready, node(), answer?}, [:noconnect])
 
   # Node.connect/1 blocks for at most net_kernel's connect timeout; it
   # returns :ignored when this node is not distributed.
@@ -111,10 +154,11 @@ defmodule Realtime.Cluster.Membership do
   end
 
   defp refresh(state) do
-    members = members_of(node(), state.candidates, Node.list())
+    connected = Enum.filter(Node.list(), &MapSet.member?(state.ready, &1))
+    members = if state.ready?, do: members_of(node(), state.candidates, connected), else: [node()]
 
     if members != state.members do
-      owners = owners(members, length(state.candidates) + 1)
+      owners = if state.ready?, do: owners(members, length(state.candidates) + 1), else: []
       Ring.publish(if state.candidates == [], do: :local, else: owners)
       quorum = if owners == [], do: " (no majority: this node owns no guild)", else: ""
       Logger.info("cluster members: #{Enum.join(members, ", ")}#{quorum}")

@@ -70,6 +70,7 @@ defmodule Realtime.Gateway.Session do
     end
   catch
     :error, {:erpc, _} -> {:error, :invalid}
+    :error, {:exception, _, _} -> {:error, :invalid}
   end
 
   def whereis(_id), do: {:error, :invalid}

@@ -29,7 +29,9 @@ defmodule Realtime.Guild.Placement do
   defp lookup_on(owner, id) do
     :erpc.call(owner, __MODULE__, :lookup_local, [id], @remote_timeout)
   catch
+    # The owner is unreachable, or still starting (no registry yet).
     :error, {:erpc, _} -> :error
+    :error, {:exception, _, _} -> :error
     :exit, _ -> :error
   end
 
