@@ -82,6 +82,35 @@ defmodule Realtime.Test.ClusterPeers do
     :ok
   end
 
+  @doc """
+  Starts `n` gateway sessions of user `user_id` here, each attached to a
+  stand-in socket that tells `report_to` `{:guild_create, socket, guild_id,
+  count, os_time_us}` whenever its session sends a GUILD_CREATE: what a
+  client would see, without WebSockets (for `mix bench cluster_recovery`).
+  """
+  @spec start_sessions(pos_integer, integer, pid) :: [pid]
+  def start_sessions(n, user_id, report_to) do
+    {:ok, user} = Realtime.Directory.user(user_id)
+
+    for _ <- 1..n do
+      socket = spawn(fn -> stand_in_socket(report_to, %{}) end)
+      {:ok, _session, _id} = Realtime.Gateway.Session.start(socket, user: user, intents: 1, shard: {0, 1}, large_threshold: 50, encoding: :json)
+      socket
+    end
+  end
+
+  defp stand_in_socket(report_to, counts) do
+    receive do
+      {:gateway_dispatch, _seq, "GUILD_CREATE", {:term, %{"id" => id}}} ->
+        counts = Map.update(counts, id, 1, &(&1 + 1))
+        send(report_to, {:guild_create, self(), id, counts[id], System.os_time(:microsecond)})
+        stand_in_socket(report_to, counts)
+
+      _ ->
+        stand_in_socket(report_to, counts)
+    end
+  end
+
   @doc "Spawns `n` processes that keep what they receive until asked with `{:dump, from}`."
   @spec spawn_recorders(pos_integer) :: [pid]
   def spawn_recorders(n), do: for(_ <- 1..n, do: spawn(fn -> record([]) end))

@@ -44,6 +44,8 @@ defmodule Realtime.Guild do
   @store_timeout 30_000
   # Pipelined changes sent to the store in one write at most.
   @max_gathered 256
+  # How long a session waits to be subscribed (see subscribe/5).
+  @subscribe_timeout 30_000
   # How long a guild that handed itself over passes on what still reaches it.
   @pass_on_ms 5_000
 
@@ -60,7 +62,8 @@ defmodule Realtime.Guild do
   """
   @spec subscribe(pid, pid, integer, non_neg_integer, keyword) :: {:ok, map} | {:error, :not_member}
   def subscribe(guild, session, user_id, intents, opts \\ []),
-    do: GenServer.call(guild, {:subscribe, session, user_id, intents, opts})
+    # Generous: after a restart, every session of the guild subscribes at once.
+    do: GenServer.call(guild, {:subscribe, session, user_id, intents, opts}, @subscribe_timeout)
 
   @doc "Asks guild process `guild` to hand itself over to `node`, which owns it now."
   @spec hand_off(pid, node) :: :ok

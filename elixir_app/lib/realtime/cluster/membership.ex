@@ -160,7 +160,7 @@ defmodule Realtime.Cluster.Membership do
     if members != state.members do
       owners = if state.ready?, do: owners(members, length(state.candidates) + 1), else: []
       Ring.publish(if state.candidates == [], do: :local, else: owners)
-      quorum = if owners == [], do: " (no majority: this node owns no guild)", else: ""
+      quorum = if owners == [] and state.candidates != [], do: " (no majority: this node owns no guild)", else: ""
       Logger.info("cluster members: #{Enum.join(members, ", ")}#{quorum}")
       for {_, pid} <- state.subscribers, do: send(pid, {:cluster_members, members})
     end

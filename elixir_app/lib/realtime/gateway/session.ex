@@ -148,7 +148,11 @@ defmodule Realtime.Gateway.Session do
     Metrics.observe(:identify, nil, System.monotonic_time(:microsecond) - state.identified_at)
     Metrics.inc(:identifies)
     state = move(state, if(state.socket, do: "connected", else: "resumable"))
-    {:noreply, Enum.reduce(guild_ids, state, &join_guild/2)}
+    state = Enum.reduce(guild_ids, state, &join_guild/2)
+    # A guild that could not be joined now (restarting, moving, or too busy
+    # to answer in time) is tried again, as after it went down.
+    for id <- guild_ids, not Map.has_key?(state.guilds, id), do: Process.send_after(self(), {:rejoin, id, @rejoin_attempts}, @rejoin_every)
+    {:noreply, state}
   end
 
   defp in_shard?(guild_id, {id, n}), do: rem(Bitwise.bsr(guild_id, 22), n) == id
