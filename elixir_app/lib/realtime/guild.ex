@@ -72,9 +72,9 @@ defmodule Realtime.Guild do
     :ok
   end
 
-  @doc "Takes over the sessions of a guild that hands itself over (see `State.subscriptions/1`)."
-  @spec adopt(pid, list) :: :ok
-  def adopt(guild, subscriptions), do: GenServer.call(guild, {:adopt, subscriptions}, 30_000)
+  @doc "Takes over the sessions and presences of a guild that hands itself over (see `State.handover/1`)."
+  @spec adopt(pid, State.handover()) :: :ok
+  def adopt(guild, handover), do: GenServer.call(guild, {:adopt, handover}, 30_000)
 
   @doc "Disconnects `session`."
   @spec unsubscribe(pid, pid) :: :ok
@@ -267,9 +267,9 @@ defmodule Realtime.Guild do
 
   def handle_call({:query, mod, fun, args}, _from, state), do: {:reply, apply(mod, fun, [state | args]), state}
 
-  def handle_call({:adopt, subscriptions}, _from, state) do
-    state = State.adopt(state, subscriptions)
-    for {session, _, _, _, _} <- subscriptions, do: watch(session, state)
+  def handle_call({:adopt, handover}, _from, state) do
+    state = State.adopt(state, handover)
+    for {session, _, _, _, _} <- handover.sessions, do: watch(session, state)
     {:reply, :ok, state}
   end
 
@@ -304,11 +304,11 @@ defmodule Realtime.Guild do
     # and delivered here before it sends anything.
     state = state |> send_gathered() |> drain()
     Realtime.Fanout.sync()
-    subscriptions = State.subscriptions(state)
+    handover = State.handover(state)
 
-    case Loader.adopt(to, state.guild.id, subscriptions) do
+    case Loader.adopt(to, state.guild.id, handover) do
       {:ok, successor} ->
-        for {session, _, _, _, _} <- subscriptions, do: send(session, {:guild_moved, state.guild.id, successor})
+        for {session, _, _, _, _} <- handover.sessions, do: send(session, {:guild_moved, state.guild.id, successor})
         pass_on(successor, System.monotonic_time(:millisecond) + @pass_on_ms)
         {:stop, {:shutdown, :handed_off}, state}
 

@@ -62,13 +62,14 @@ defmodule Realtime.Guild.Loader do
   end
 
   @doc """
-  Asks `node`'s loader to take over guild `id` with `subscriptions` (from a
-  guild handing itself over): it starts the guild there if it does not run
-  yet, and gives it the sessions. Returns the new process.
+  Asks `node`'s loader to take over guild `id` with `handover` (from a
+  guild handing itself over, see `Realtime.Guild.State.handover/1`): it
+  starts the guild there if it does not run yet, and gives it the sessions
+  and presences. Returns the new process.
   """
-  @spec adopt(node, integer, list) :: {:ok, pid} | {:error, term}
-  def adopt(node, id, subscriptions) do
-    :erpc.call(node, GenServer, :call, [__MODULE__, {:adopt, id, subscriptions}, 30_000], 35_000)
+  @spec adopt(node, integer, map) :: {:ok, pid} | {:error, term}
+  def adopt(node, id, handover) do
+    :erpc.call(node, GenServer, :call, [__MODULE__, {:adopt, id, handover}, 30_000], 35_000)
   catch
     kind, reason -> {:error, {kind, reason}}
   end
@@ -87,11 +88,11 @@ defmodule Realtime.Guild.Loader do
   end
 
   @impl true
-  def handle_call({:adopt, id, subscriptions}, _from, state) do
+  def handle_call({:adopt, id, handover}, _from, state) do
     reply =
       with true <- Placement.owned?(id) || {:error, :not_owner},
            {:ok, pid} <- started(id),
-           :ok <- Realtime.Guild.adopt(pid, subscriptions),
+           :ok <- Realtime.Guild.adopt(pid, handover),
            do: {:ok, pid}
 
     {:reply, reply, state}

@@ -169,13 +169,19 @@ defmodule Realtime.Guild.State do
     %{state | passive_channels: %{}, passive_members: MapSet.new()}
   end
 
+  @typedoc "What a guild hands to the one taking over (see `handover/1`)."
+  @type handover :: %{presences: map, sessions: [{pid, integer, non_neg_integer, keyword, %{integer => list}}]}
+
   @doc """
   What a guild taking over from this one needs to serve the connected
-  sessions without them noticing: for each, its user, intents, encoding and
-  member list windows (see `adopt/2`).
+  sessions without them noticing: the presences (not stored anywhere), and
+  for each session its user, intents, encoding and member list windows
+  (see `adopt/2`).
   """
-  @spec subscriptions(t) :: [{pid, integer, non_neg_integer, keyword, %{integer => list}}]
-  def subscriptions(state) do
+  @spec handover(t) :: handover
+  def handover(state), do: %{presences: state.presences, sessions: subscriptions(state)}
+
+  defp subscriptions(state) do
     lists =
       for {id, by_session} <- state.lazy.subs, {session, windows} <- by_session, reduce: %{} do
         acc -> Map.update(acc, session, %{state.lazy.channels[id] => ranges(windows)}, &Map.put(&1, state.lazy.channels[id], ranges(windows)))
@@ -189,14 +195,25 @@ defmodule Realtime.Guild.State do
 
   defp ranges(windows), do: for(s <- windows, do: [s, s + 99])
 
-  @doc "Connects sessions handed over by `subscriptions/1`, silently: they already have the guild."
-  @spec adopt(t, list) :: t
-  def adopt(state, subscriptions) do
-    Enum.reduce(subscriptions, state, fn {session, user_id, intents, opts, lists}, state ->
-      case subscribe(state, session, user_id, intents, opts) do
-        {:ok, _guild_create, state} -> if lists == %{}, do: state, else: LazyLists.subscribe(state, session, lists, true)
-        {:error, :not_member} -> state
-      end
+  @doc "Takes over what `handover/1` gave, silently: the sessions already have the guild."
+  @spec adopt(t, handover) :: t
+  def adopt(state, %{presences: presences, sessions: sessions}) do
+    # Presences first: member lists order members by them.
+    state = %{state | presences: Map.merge(presences, state.presences)}
+
+    # Every session before any member list: a session that connects changes
+    # a member's status, which would update lists already subscribed to.
+    state =
+      Enum.reduce(sessions, state, fn {session, user_id, intents, opts, _lists}, state ->
+        case subscribe(state, session, user_id, intents, opts) do
+          {:ok, _guild_create, state} -> state
+          {:error, :not_member} -> state
+        end
+      end)
+
+    Enum.reduce(sessions, state, fn
+      {_session, _user_id, _intents, _opts, lists}, state when lists == %{} -> state
+      {session, _user_id, _intents, _opts, lists}, state -> LazyLists.subscribe(state, session, lists, true)
     end)
   end
 
