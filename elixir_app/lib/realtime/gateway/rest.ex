@@ -313,7 +313,12 @@ defmodule Realtime.Gateway.Rest do
   # Bodies
 
   defp read_json(req) do
+    # `length` is how much Cowboy waits for, not a cap: a body that arrived
+    # at once can come back whole and larger, so its size is checked too.
     case :cowboy_req.read_body(req, %{length: @max_body, period: 5_000}) do
+      {:ok, body, req} when byte_size(body) > @max_body ->
+        {:error, :too_large, req}
+
       {:ok, body, req} ->
         case JSON.decode(body, max_depth: 16) do
           {:ok, %{} = map} -> {:ok, map, req}
