@@ -111,7 +111,9 @@ defmodule Realtime.Guild.Loader do
 
   def handle_info({:DOWN, _, :process, pid, _}, state) do
     {id, restarting} = Map.pop(state.restarting, pid)
-    if id && Placement.owned?(id) && Placement.lookup_local(id) == :error, do: start(id)
+    # The registry may not have dropped the dead process yet: only another
+    # live process of the guild means it is already back.
+    if id && Placement.owned?(id) && not match?({:ok, other} when other != pid, Placement.lookup_local(id)), do: start(id)
     {:noreply, %{state | restarting: restarting}}
   end
 
