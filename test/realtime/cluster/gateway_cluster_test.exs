@@ -27,6 +27,15 @@ defmodule Realtime.Cluster.GatewayClusterTest do
     {:ok, url: url}
   end
 
+  # The whole application on a new peer `name`, one of the cluster `names`.
+  defp start_node(name, names, url) do
+    {_peer, node} = ClusterPeers.start!(name |> Atom.to_string() |> String.split("@") |> hd())
+    port = ClusterPeers.free_port()
+    env = [store: {Realtime.Store.Postgres, %{url: url}}, cluster_nodes: names, resume_window: 2_000]
+    :ok = ClusterPeers.start_app!(node, env, port, ClusterPeers.free_port())
+    {node, port}
+  end
+
   defp owner_of(node, guild), do: :erpc.call(node, Realtime.Cluster.Ring, :owner, [guild])
   defp local_guild(node, guild), do: :erpc.call(node, Realtime.Guild.Placement, :lookup_local, [guild])
 
@@ -42,16 +51,7 @@ defmodule Realtime.Cluster.GatewayClusterTest do
     suffix = System.unique_integer([:positive])
     names = for i <- 1..3, do: :"gw#{i}_#{suffix}@127.0.0.1"
 
-    nodes =
-      for name <- names do
-        {_peer, node} = ClusterPeers.start!(name |> Atom.to_string() |> String.split("@") |> hd())
-        port = ClusterPeers.free_port()
-        env = [store: {Realtime.Store.Postgres, %{url: url}}, cluster_nodes: names, resume_window: 2_000]
-        :ok = ClusterPeers.start_app!(node, env, port, ClusterPeers.free_port())
-        {node, port}
-      end
-
-    ports = Map.new(nodes)
+    ports = Map.new(names, &start_node(&1, names, url))
     all = Enum.sort(names)
     for n <- names, do: ClusterPeers.eventually(fn -> :erpc.call(n, Realtime.Cluster.Membership, :members, []) == all end, 15_000, "membership")
 
@@ -125,23 +125,15 @@ defmodule Realtime.Cluster.GatewayClusterTest do
 
   test "a node that joins takes its guilds over live: no GUILD_DELETE, every acknowledged message delivered once", %{url: url} do
     # Names for which the third node takes over the large guild.
-    {names, suffix} =
+    names =
       Stream.repeatedly(fn -> System.unique_integer([:positive]) end)
-      |> Stream.map(fn suffix -> {for(i <- 1..3, do: :"hand#{i}_#{suffix}@127.0.0.1"), suffix} end)
-      |> Enum.find(fn {[a, b, c], _} ->
+      |> Stream.map(fn suffix -> for(i <- 1..3, do: :"hand#{i}_#{suffix}@127.0.0.1") end)
+      |> Enum.find(fn [a, b, c] ->
         Realtime.HashRing.find_node(Realtime.HashRing.new([a, b]), @hq) != c and
           Realtime.HashRing.find_node(Realtime.HashRing.new([a, b, c]), @hq) == c
       end)
 
-    start = fn name ->
-      {_peer, node} = ClusterPeers.start!(name |> Atom.to_string() |> String.split("@") |> hd())
-      port = ClusterPeers.free_port()
-      env = [store: {Realtime.Store.Postgres, %{url: url}}, cluster_nodes: names, resume_window: 2_000]
-      :ok = ClusterPeers.start_app!(node, env, port, ClusterPeers.free_port())
-      {node, port}
-    end
-
-    [{n1, port1}, {n2, _}] = Enum.map(Enum.take(names, 2), start)
+    [{n1, port1}, {n2, _}] = Enum.map(Enum.take(names, 2), &start_node(&1, names, url))
     two = Enum.sort([n1, n2])
     for n <- two, do: ClusterPeers.eventually(fn -> :erpc.call(n, Realtime.Cluster.Membership, :members, []) == two end, 15_000, "two members")
     ClusterPeers.eventually(fn -> Enum.count(two, &match?({:ok, _}, local_guild(&1, @hq))) == 1 end, 15_000, "the guild on one of two")
@@ -173,7 +165,7 @@ defmodule Realtime.Cluster.GatewayClusterTest do
 
     Process.sleep(500)
     [n3] = Enum.drop(names, 2)
-    {^n3, _} = start.(n3)
+    {^n3, _} = start_node(n3, names, url)
     ClusterPeers.eventually(fn -> match?({:ok, _}, local_guild(n3, @hq)) and local_guild(n1, @hq) == :error and local_guild(n2, @hq) == :error end, 20_000, "the guild moving to the new node")
     Process.sleep(1_000)
     send(poster, :stop)
@@ -186,7 +178,6 @@ defmodule Realtime.Cluster.GatewayClusterTest do
     received = receive_creates(c, MapSet.new(acked), [])
     assert received == acked
     assert Client.silent?(c, 300)
-    _ = suffix
   end
 
   defp collect_acked(acc) do

@@ -34,13 +34,4 @@ defmodule Realtime.Cluster.Ring do
       ring -> HashRing.find_node(ring, guild_id)
     end
   end
-
-  @doc "The nodes that own guilds now."
-  @spec members() :: [node]
-  def members do
-    case current() do
-      :local -> [node()]
-      ring -> HashRing.nodes(ring)
-    end
-  end
 end
